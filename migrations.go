@@ -1,0 +1,83 @@
+// Package soloist holds the database schema of Soloist: the goose migrations
+// in sql/ that install the lease tables and the stored procedures whose
+// canonical source is procedures/.
+//
+// A DBA applies them with the stock goose CLI
+//
+//	goose -dir sql mysql "$DSN" up
+//
+// or with `soloist migrate up`; Go code calls [Migrate]. The runner itself
+// needs only EXECUTE on the procedures (see docs/dba.md).
+package soloist
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/pressly/goose/v3"
+)
+
+// SchemaVersion is the schema version this build needs: the version of the
+// newest migration in sql/. A runner refuses to start on an older schema.
+const SchemaVersion int64 = 10
+
+//go:embed sql/*.sql
+var embedded embed.FS
+
+// Migrations returns the goose migrations of sql/ as a file system, for
+// [goose.NewProvider] or any other tool that reads goose files.
+func Migrations() fs.FS {
+	sub, err := fs.Sub(embedded, "sql")
+	if err != nil {
+		panic(err) // the embedded directory always exists
+	}
+	return sub
+}
+
+// NewMigrator returns a goose provider over the embedded migrations, for
+// status, up, down and version. It never touches goose's package globals.
+func NewMigrator(db *sql.DB, opts ...goose.ProviderOption) (*goose.Provider, error) {
+	return goose.NewProvider(goose.DialectMySQL, db, Migrations(), opts...)
+}
+
+// Migrate applies every pending migration to the database db is connected
+// to. Concurrent callers (several servers migrating at boot) take turns.
+// It is the one way to apply the schema from Go.
+func Migrate(ctx context.Context, db *sql.DB) error {
+	p, err := NewMigrator(db)
+	if err != nil {
+		return err
+	}
+	return WithMigrationLock(ctx, db, func() error {
+		_, err := p.Up(ctx)
+		return err
+	})
+}
+
+// WithMigrationLock runs fn while holding a named lock of the database
+// (GET_LOCK) so that two processes never migrate one schema at the same time.
+// Where named locks are unavailable (Galera rejects them) fn runs without it.
+func WithMigrationLock(ctx context.Context, db *sql.DB, fn func() error) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: connect: %w", err)
+	}
+	defer conn.Close()
+	const name = "CONCAT('soloist/migrate/', DATABASE())"
+	var got sql.NullInt64
+	err = conn.QueryRowContext(ctx, "SELECT GET_LOCK("+name+", ?)", int64((2*time.Minute)/time.Second)).Scan(&got)
+	switch {
+	case err != nil:
+		// No named locks here: run unguarded rather than not at all.
+	case !got.Valid || got.Int64 != 1:
+		return errors.New("migrate: another process has been migrating this database for 2 minutes; try again when it is done")
+	default:
+		defer conn.ExecContext(context.WithoutCancel(ctx), "DO RELEASE_LOCK("+name+")") //nolint:errcheck // the lock also ends with the connection
+	}
+	return fn()
+}

@@ -1,0 +1,25 @@
+-- One row per lock: the whole state of its lease. Rows are never deleted, so
+-- tokens only grow. Only the procedures write here.
+--
+-- Names and owners are VARBINARY and compared byte for byte: the utf8mb4_bin
+-- collation pads spaces ('a' = 'a '), and a lock name must never match
+-- another. The procedures accept only valid UTF-8 without control characters.
+-- Times are UTC from the database clock (UTC_TIMESTAMP(6)).
+
+-- +goose Up
+CREATE TABLE leases (
+    name        VARBINARY(764)  NOT NULL COMMENT 'lock name, 1 to 191 characters of UTF-8',
+    holder      VARBINARY(1020)     NULL COMMENT 'owner of the current lease; NULL when released',
+    token       BIGINT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'fencing token of the current or last lease',
+    acquired_at DATETIME(6)         NULL COMMENT 'start of the current term',
+    renewed_at  DATETIME(6)         NULL COMMENT 'last successful heartbeat',
+    expires_at  DATETIME(6)         NULL COMMENT 'end of the lease unless renewed',
+    revoked_at  DATETIME(6)         NULL COMMENT 'set by revoke_lease: the holder may no longer renew',
+    released_at DATETIME(6)         NULL COMMENT 'when the last holder released it',
+    renewals    BIGINT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'heartbeats in the current term',
+    PRIMARY KEY (name)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin
+  COMMENT = 'Soloist leases: one row per lock';
+
+-- +goose Down
+DROP TABLE leases;
