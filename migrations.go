@@ -24,7 +24,17 @@ import (
 
 // SchemaVersion is the schema version this build needs: the version of the
 // newest migration in sql/. A runner refuses to start on an older schema.
-const SchemaVersion int64 = 10
+const SchemaVersion int64 = 22
+
+// RunnerProcedures are the procedures a runner calls. Its database user
+// needs EXECUTE on these and nothing else: they run as SQL SECURITY DEFINER,
+// and the procedures they call in turn need no grant of the caller.
+// assert_lease is for jobs that fence their own writes.
+var RunnerProcedures = []string{
+	"schema_version", "database_time",
+	"await_lease", "heartbeat", "release_lease", "assert_lease",
+	"begin_term", "sync_job", "claim_fire", "finish_run", "prune_runs",
+}
 
 //go:embed sql/*.sql
 var embedded embed.FS

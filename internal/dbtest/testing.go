@@ -27,6 +27,8 @@ var shared struct {
 	server *Server       // nil when EnvDSN is used
 	base   *mysql.Config // admin connection settings, without a database
 	admin  *sql.DB
+
+	exampleDBs []string // dropped after the tests
 }
 
 // Main runs a package's tests against a real server: the one EnvDSN names, or
@@ -39,11 +41,17 @@ func Main(m *testing.M, opts ...goleak.Option) {
 }
 
 func run(m *testing.M, opts []goleak.Option) int {
+	// The driver logs broken connections on its own; the fault tests break
+	// many on purpose.
+	_ = mysql.SetLogger(quiet{})
 	if err := setUp(); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: the tests need a MySQL-compatible server: %v\n", err)
 		return 1
 	}
 	code := m.Run()
+	for _, name := range shared.exampleDBs {
+		_, _ = shared.admin.Exec("DROP DATABASE IF EXISTS " + name)
+	}
 	shared.admin.Close()
 	if shared.server != nil {
 		if err := shared.server.Close(); err != nil {
@@ -93,6 +101,10 @@ func setUp() error {
 	shared.admin = db
 	return nil
 }
+
+type quiet struct{}
+
+func (quiet) Print(...any) {}
 
 // SharedServer is the throwaway server of this test binary, or nil when the
 // tests run against the server that EnvDSN names.
@@ -191,6 +203,28 @@ func (d *Database) NewUser(t testing.TB, grants ...string) *mysql.Config {
 	cfg := d.Config.Clone()
 	cfg.User, cfg.Passwd = user, pass
 	return cfg
+}
+
+// ExampleDSN creates a migrated database for a runnable Example, which has
+// no *testing.T, and returns its DSN. Main drops it after the tests.
+func ExampleDSN() string {
+	ctx := context.Background()
+	name := "soloist_x_" + randomHex(6)
+	if _, err := shared.admin.ExecContext(ctx, "CREATE DATABASE "+name+" CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
+		panic(err)
+	}
+	shared.exampleDBs = append(shared.exampleDBs, name)
+	cfg := shared.base.Clone()
+	cfg.DBName = name
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		panic(err)
+	}
+	defer db.Close()
+	if err := soloist.Migrate(ctx, db); err != nil {
+		panic(err)
+	}
+	return cfg.FormatDSN()
 }
 
 func randomHex(n int) string {

@@ -1,0 +1,31 @@
+-- begin_term: what a new holder does first. Every run of the group still
+-- marked running under an older token belonged to a holder that lost its
+-- lease before reporting an outcome: mark it abandoned.
+--
+-- Result, one row: abandoned (how many runs were marked), now_ms (the
+-- database clock, ms since the Unix epoch). Fails with 45000 'lease lost' if
+-- the caller does not hold the lease with p_token.
+CREATE PROCEDURE begin_term(
+    IN p_lock  LONGBLOB,
+    IN p_owner LONGBLOB,
+    IN p_token BIGINT UNSIGNED
+)
+    MODIFIES SQL DATA
+    SQL SECURITY DEFINER
+    COMMENT 'Start a term: mark older unfinished runs abandoned. Result: abandoned, now_ms'
+BEGIN
+    DECLARE v_now       DATETIME(6);
+    DECLARE v_abandoned BIGINT DEFAULT 0;
+
+    SET timestamp = DEFAULT;
+    CALL check_holder(p_lock, p_owner, p_token);
+    SET v_now = UTC_TIMESTAMP(6);
+    UPDATE runs
+       SET outcome = 'abandoned', finished_at = v_now,
+           message = CONCAT('abandoned: its holder lost the lease before reporting an outcome; token ',
+                            p_token, ' took over')
+     WHERE lease_name = p_lock AND outcome = 'running' AND token < p_token;
+    SET v_abandoned = ROW_COUNT();
+    SELECT v_abandoned AS abandoned,
+           TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', v_now) DIV 1000 AS now_ms;
+END

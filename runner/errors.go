@@ -1,0 +1,35 @@
+package runner
+
+import (
+	"errors"
+
+	"github.com/soloist-dev/soloist/internal/store"
+)
+
+var (
+	// ErrLeaseLost matches the cause of a job's cancelled context when the
+	// runner lost the lease (its trust window passed, or the database refused
+	// a renewal), and the error of [Fire.AssertLease] when the fire's token is
+	// no longer the current lease.
+	ErrLeaseLost = store.ErrLeaseLost
+
+	// ErrTimedOut is the cause of a job's cancelled context when its Timeout
+	// passed.
+	ErrTimedOut = errors.New("job timed out")
+
+	// ErrShutdown is the cause of a job's cancelled context when the runner
+	// stopped and the job did not finish within the grace period.
+	ErrShutdown = errors.New("runner shutting down")
+
+	// ErrReplaced is the cause of a job's cancelled context when a newer fire
+	// of the same job replaced it (ConcurrencyReplace).
+	ErrReplaced = errors.New("replaced by a newer fire")
+
+	// ErrSchemaVersion is returned by [Runner.Run] when the database does not
+	// have the schema this build needs. The message says what to run.
+	ErrSchemaVersion = errors.New("database schema version mismatch")
+)
+
+// LeaseLost reports whether err (for example context.Cause of a job's
+// context) says that the runner lost its lease.
+func LeaseLost(err error) bool { return errors.Is(err, ErrLeaseLost) }
