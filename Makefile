@@ -3,11 +3,19 @@
 
 GO ?= go
 
-.PHONY: test deps vet fmt check
+.PHONY: demo test deps build vet fmt check
+
+## demo: three `soloist run` on a throwaway MariaDB; kill the leader; see the takeover
+demo: deps
+	$(GO) run ./cmd/soloist-demo
 
 ## test: every test, race detector on, against throwaway MariaDB servers
 test: deps
 	$(GO) test -race ./...
+
+## build: the soloist binary in bin/
+build:
+	$(GO) build -o bin/soloist ./cmd/soloist
 
 deps:
 	@scripts/install-deps.sh

@@ -24,7 +24,7 @@ import (
 
 // SchemaVersion is the schema version this build needs: the version of the
 // newest migration in sql/. A runner refuses to start on an older schema.
-const SchemaVersion int64 = 22
+const SchemaVersion int64 = 30
 
 // RunnerProcedures are the procedures a runner calls. Its database user
 // needs EXECUTE on these and nothing else: they run as SQL SECURITY DEFINER,
@@ -35,6 +35,15 @@ var RunnerProcedures = []string{
 	"await_lease", "heartbeat", "release_lease", "assert_lease",
 	"begin_term", "sync_job", "claim_fire", "finish_run", "prune_runs",
 }
+
+// ReportProcedures are the read-only procedures behind `soloist status` and
+// `soloist runs`. Granting them to the runner's user lets operators read the
+// state with the runner's credentials.
+var ReportProcedures = []string{"lease_report", "job_report", "run_report", "database_time"}
+
+// AdminProcedures are what operators call to steer the runners: force a
+// holder off, pause and resume jobs, and edit allow-lists.
+var AdminProcedures = []string{"revoke_lease", "pause_job", "resume_job", "allow_host", "disallow_host"}
 
 //go:embed sql/*.sql
 var embedded embed.FS

@@ -179,13 +179,37 @@ type job struct {
 }
 
 // ParseSchedule checks a schedule the way a Job's is checked, and returns
-// its next fire after t, in UTC.
+// a function giving its next fire after t, in UTC. loc is the time zone of a
+// schedule without a CRON_TZ prefix; nil means UTC.
 func ParseSchedule(schedule string, loc *time.Location) (next func(t time.Time) time.Time, err error) {
-	j, err := compile(Job{Name: "x", Schedule: schedule, Location: loc, Run: func(context.Context, Fire) error { return nil }})
+	sched, err := parseSpec(schedule)
 	if err != nil {
 		return nil, err
 	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	j := &job{Job: Job{Schedule: schedule, Location: loc}, sched: sched}
+	if j.next(time.Now()).IsZero() {
+		return nil, fmt.Errorf("schedule %q never fires", schedule)
+	}
 	return j.next, nil
+}
+
+// parseSpec parses a schedule.
+func parseSpec(schedule string) (cron.Schedule, error) {
+	spec := strings.TrimSpace(schedule)
+	if strings.HasPrefix(spec, "@reboot") {
+		return nil, fmt.Errorf("@reboot is not supported: a cluster has no single boot; run it from the service manager instead")
+	}
+	if utf8.RuneCountInString(spec) > 255 {
+		return nil, fmt.Errorf("schedule is longer than 255 characters")
+	}
+	sched, err := parser.Parse(spec)
+	if err != nil {
+		return nil, fmt.Errorf("schedule %q: %w", schedule, err)
+	}
+	return sched, nil
 }
 
 func compile(j Job) (*job, error) {
@@ -195,16 +219,9 @@ func compile(j Job) (*job, error) {
 	if j.Run == nil {
 		return nil, fmt.Errorf("job %q: Run is nil", j.Name)
 	}
-	spec := strings.TrimSpace(j.Schedule)
-	if strings.HasPrefix(spec, "@reboot") {
-		return nil, fmt.Errorf("job %q: @reboot is not supported: a cluster has no single boot; run it from the service manager instead", j.Name)
-	}
-	if utf8.RuneCountInString(spec) > 255 {
-		return nil, fmt.Errorf("job %q: schedule is longer than 255 characters", j.Name)
-	}
-	sched, err := parser.Parse(spec)
+	sched, err := parseSpec(j.Schedule)
 	if err != nil {
-		return nil, fmt.Errorf("job %q: schedule %q: %w", j.Name, j.Schedule, err)
+		return nil, fmt.Errorf("job %q: %w", j.Name, err)
 	}
 	if j.Location == nil {
 		j.Location = time.UTC
@@ -231,6 +248,18 @@ func compile(j Job) (*job, error) {
 		return nil, fmt.Errorf("job %q: schedule %q never fires", j.Name, j.Schedule)
 	}
 	return cj, nil
+}
+
+// zonedSchedule is the schedule with its time zone, as the jobs table keeps
+// it: "CRON_TZ=Europe/Berlin 0 2 * * *" when Location says so, so that a
+// reader of the table (soloist status) can compute fires without the
+// runner's settings.
+func (j *job) zonedSchedule() string {
+	s := strings.TrimSpace(j.Schedule)
+	if j.Location == time.UTC || strings.HasPrefix(s, "CRON_TZ=") || strings.HasPrefix(s, "TZ=") {
+		return s
+	}
+	return "CRON_TZ=" + j.Location.String() + " " + s
 }
 
 // next is the job's first fire strictly after t, in UTC; zero if none.

@@ -144,6 +144,16 @@ func (r *Runner) Group() string { return r.group }
 // Owner is the runner's identity in the lease table.
 func (r *Runner) Owner() string { return r.cfg.owner }
 
+// TTL is the lease's time to live.
+func (r *Runner) TTL() time.Duration { return r.cfg.ttl }
+
+// Interval is how often the runner polls and renews.
+func (r *Runner) Interval() time.Duration { return r.cfg.interval }
+
+// SafetyMargin is how long before its lease could expire the holder steps
+// down: its trust window is TTL minus this.
+func (r *Runner) SafetyMargin() time.Duration { return r.cfg.margin }
+
 // Leading reports whether the runner holds the lease now, and its token.
 func (r *Runner) Leading() (token uint64, ok bool) {
 	t := r.leading.Load()

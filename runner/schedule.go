@@ -146,7 +146,7 @@ func (t *termRun) syncJobs() bool {
 			}
 			ctx, cancel := t.callCtx()
 			sent := time.Now()
-			js, err := t.r.store.SyncJob(ctx, t.r.group, t.r.cfg.owner, t.term.Token, name, j.Schedule)
+			js, err := t.r.store.SyncJob(ctx, t.r.group, t.r.cfg.owner, t.term.Token, name, j.zonedSchedule())
 			cancel()
 			if err == nil {
 				t.clock.set(js.Now, sent, time.Now())

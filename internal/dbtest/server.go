@@ -65,6 +65,7 @@ type Server struct {
 	dir     string
 	ownDir  bool
 	datadir string
+	tmpdir  string
 	port    int
 
 	mu   sync.Mutex
@@ -124,6 +125,14 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		s.dir = opts.Dir
 	}
 	s.datadir = filepath.Join(s.dir, "data")
+	// Each server gets its own temporary directory: concurrent bootstraps
+	// sharing /tmp were seen to crash mariadb-install-db (Aria temporary
+	// tables of two servers collide).
+	s.tmpdir = filepath.Join(s.dir, "tmp")
+	if err := os.MkdirAll(s.tmpdir, 0o700); err != nil {
+		s.cleanup()
+		return nil, fmt.Errorf("dbtest: %w", err)
+	}
 	if err := s.initialise(ctx, install); err != nil {
 		s.cleanup()
 		return nil, err
@@ -144,10 +153,10 @@ func (s *Server) logf(format string, args ...any) {
 func (s *Server) initialise(ctx context.Context, install string) error {
 	var cmd *exec.Cmd
 	if install != "" {
-		cmd = exec.CommandContext(ctx, install, "--no-defaults", "--datadir="+s.datadir, "--user=root",
+		cmd = exec.CommandContext(ctx, install, "--no-defaults", "--datadir="+s.datadir, "--tmpdir="+s.tmpdir, "--user=root",
 			"--auth-root-authentication-method=normal", "--skip-test-db", "--innodb-log-file-size=16M")
 	} else {
-		cmd = exec.CommandContext(ctx, s.bin, "--no-defaults", "--initialize-insecure", "--datadir="+s.datadir, "--user=root")
+		cmd = exec.CommandContext(ctx, s.bin, "--no-defaults", "--initialize-insecure", "--datadir="+s.datadir, "--tmpdir="+s.tmpdir, "--user=root")
 	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -174,6 +183,7 @@ func (s *Server) args() []string {
 	a := []string{
 		"--no-defaults", // must come first
 		"--datadir=" + s.datadir,
+		"--tmpdir=" + s.tmpdir,
 		"--socket=" + filepath.Join(s.dir, "s.sock"),
 		"--port=" + strconv.Itoa(s.port),
 		"--bind-address=127.0.0.1",

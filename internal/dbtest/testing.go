@@ -29,7 +29,11 @@ var shared struct {
 	admin  *sql.DB
 
 	exampleDBs []string // dropped after the tests
+	atExit     []func()
 }
+
+// AtExit registers fn to run after the package's tests, before Main exits.
+func AtExit(fn func()) { shared.atExit = append(shared.atExit, fn) }
 
 // Main runs a package's tests against a real server: the one EnvDSN names, or
 // a throwaway server started from the binaries on PATH. Without either it
@@ -49,6 +53,9 @@ func run(m *testing.M, opts []goleak.Option) int {
 		return 1
 	}
 	code := m.Run()
+	for _, fn := range shared.atExit {
+		fn()
+	}
 	for _, name := range shared.exampleDBs {
 		_, _ = shared.admin.Exec("DROP DATABASE IF EXISTS " + name)
 	}

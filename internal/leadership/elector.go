@@ -345,11 +345,20 @@ func (t *Term) Deadline() time.Time {
 	return t.deadline
 }
 
-// Valid reports whether the term still holds, reading the clock itself so
+// Valid reports whether the term still holds. It reads the clock itself, so
 // that a process that was paused past its deadline knows before its timer
-// has fired.
+// has fired, and then ends the term on the spot (cause
+// ErrTrustWindowPassed), so that everything derived from its context sees
+// the same cause.
 func (t *Term) Valid() bool {
-	return t.ctx.Err() == nil && time.Now().Before(t.Deadline())
+	if t.ctx.Err() != nil {
+		return false
+	}
+	if time.Now().Before(t.Deadline()) {
+		return true
+	}
+	t.end(ErrTrustWindowPassed)
+	return false
 }
 
 // extend moves the trust window's end to deadline, unless the term ended.

@@ -259,8 +259,16 @@ func (s *Store) ClaimFire(ctx context.Context, c Claim) (ClaimResult, error) {
 // FinishRun calls finish_run and reports whether the outcome was recorded.
 func (s *Store) FinishRun(ctx context.Context, runID int64, owner, outcome, message, output string) (bool, error) {
 	var recorded bool
-	err := s.one(ctx, queryFinishRun, []any{runID, owner, outcome, message, output}, &recorded)
+	err := s.one(ctx, queryFinishRun, []any{runID, owner, outcome, nullIfEmpty(message), nullIfEmpty(output)}, &recorded)
 	return recorded, err
+}
+
+// nullIfEmpty stores "" as NULL: no message, rather than an empty one.
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 // PruneRuns calls prune_runs and returns how many rows it deleted.

@@ -1,0 +1,215 @@
+package cli
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/soloist-dev/soloist"
+)
+
+// adminCall runs one admin procedure and scans its row.
+func adminCall(ctx context.Context, env *IO, dsn, query string, args []any, dest ...any) error {
+	db, _, err := openDB(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return notMigrated(err)
+	}
+	if !rows.Next() {
+		err := rows.Err()
+		rows.Close()
+		if err == nil {
+			err = sql.ErrNoRows
+		}
+		return notMigrated(err)
+	}
+	if err := rows.Scan(dest...); err != nil {
+		rows.Close()
+		return err
+	}
+	return closeRows(rows)
+}
+
+func releaseCommand(ctx context.Context, env *IO, args []string) error {
+	fs := newFlags("release", "", `Force the holder of a group's lease to step down. Its next heartbeat is
+refused, so within one interval it stops starting jobs, lets running ones
+finish or cancels them, and hands the lease over. Until then nobody else can
+take it, so no job overlaps. To keep a host from leading again, use disallow.`)
+	dsn := fs.dsnFlag()
+	group := fs.String("group", "default", "the group")
+	if err := fs.parse(args, env); err != nil {
+		return err
+	}
+	var revoked bool
+	var holder sql.NullString
+	var token sql.NullInt64
+	if err := adminCall(ctx, env, *dsn, "CALL revoke_lease(?)", []any{*group}, &revoked, &holder, &token); err != nil {
+		return err
+	}
+	if !revoked {
+		fmt.Fprintf(env.Stdout, "group %q has no live lease to release\n", *group)
+		return nil
+	}
+	fmt.Fprintf(env.Stdout, "revoked the lease of %s (token %d) on group %q: it steps down at its next heartbeat\n",
+		holder.String, token.Int64, *group)
+	return nil
+}
+
+func pauseCommand(ctx context.Context, env *IO, args []string) error {
+	return pauseOrResume(ctx, env, args, true)
+}
+
+func resumeCommand(ctx context.Context, env *IO, args []string) error {
+	return pauseOrResume(ctx, env, args, false)
+}
+
+func pauseOrResume(ctx context.Context, env *IO, args []string, pause bool) error {
+	name, about, call := "resume", `Let a paused job fire again, from its next fire after now. Fires that passed
+while it was paused are not caught up.`, "CALL resume_job(?, ?)"
+	if pause {
+		name, about, call = "pause", `Stop every runner of the group from firing a job, until resume. A run in
+progress goes on. The pause is kept in the database, so it holds across
+restarts and leader changes. A job no runner has registered yet can be
+paused ahead of its deploy.`, "CALL pause_job(?, ?)"
+	}
+	fs := newFlags(name, "", about)
+	dsn := fs.dsnFlag()
+	group := fs.String("group", "default", "the group")
+	job := fs.String("job", "", "the job's name, as soloist status shows it (required)")
+	if err := fs.parse(args, env); err != nil {
+		return err
+	}
+	if *job == "" {
+		return usagef("missing --job: the job to %s", name)
+	}
+	var paused, known bool
+	if err := adminCall(ctx, env, *dsn, call, []any{*group, *job}, &paused, &known); err != nil {
+		return err
+	}
+	switch {
+	case !known && pause:
+		fmt.Fprintf(env.Stderr, "warning: no runner of group %q has registered job %q yet (check the name with soloist status); it is paused anyway\n", *group, *job)
+	case !known:
+		return fmt.Errorf("group %q has no job %q: check the name with soloist status", *group, *job)
+	}
+	fmt.Fprintf(env.Stdout, "job %q of group %q: %sd\n", *job, *group, name)
+	return nil
+}
+
+func allowCommand(ctx context.Context, env *IO, args []string) error {
+	fs := newFlags("allow", "", `Add a host to a group's allow-list. Once the list has a host, only runners
+it names can take the lease: by IP (an owner starts with its host's IP) or by
+the leading '/'-separated fields of an owner. A listed standby still takes
+over when the preferred host dies. An empty list lets everyone compete. The
+current holder keeps its lease until the next takeover.`)
+	dsn := fs.dsnFlag()
+	group := fs.String("group", "default", "the group")
+	host := fs.String("host", "", "an IP, or the leading fields of an owner (required)")
+	if err := fs.parse(args, env); err != nil {
+		return err
+	}
+	if *host == "" {
+		return usagef("missing --host: the IP or owner prefix to allow")
+	}
+	var hosts int64
+	if err := adminCall(ctx, env, *dsn, "CALL allow_host(?, ?)", []any{*group, *host}, &hosts); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "group %q: %s allowed; the allow-list has %s\n", *group, strings.TrimRight(*host, "/"), plural(hosts, "host"))
+	return nil
+}
+
+func disallowCommand(ctx context.Context, env *IO, args []string) error {
+	fs := newFlags("disallow", "", `Remove a host from a group's allow-list. If the holder is no longer allowed
+it is made to step down, as by release. When the list becomes empty,
+everyone may compete again.`)
+	dsn := fs.dsnFlag()
+	group := fs.String("group", "default", "the group")
+	host := fs.String("host", "", "the IP or owner prefix to remove (required)")
+	if err := fs.parse(args, env); err != nil {
+		return err
+	}
+	if *host == "" {
+		return usagef("missing --host: the IP or owner prefix to remove")
+	}
+	var hosts int64
+	var revoked bool
+	if err := adminCall(ctx, env, *dsn, "CALL disallow_host(?, ?)", []any{*group, *host}, &hosts, &revoked); err != nil {
+		return err
+	}
+	switch {
+	case hosts == 0:
+		fmt.Fprintf(env.Stdout, "group %q: %s removed; the allow-list is empty: every runner may lead\n", *group, *host)
+	default:
+		fmt.Fprintf(env.Stdout, "group %q: %s removed; the allow-list has %s\n", *group, *host, plural(hosts, "host"))
+	}
+	if revoked {
+		fmt.Fprintln(env.Stdout, "the holder is no longer allowed: it steps down at its next heartbeat")
+	}
+	return nil
+}
+
+func grantsCommand(_ context.Context, env *IO, args []string) error {
+	fs := newFlags("grants", "", `Print the GRANT statements for a database user of one role:
+
+  runner    EXECUTE on the procedures a runner calls, and on the report
+            procedures so that soloist status works with its credentials
+  operator  EXECUTE on the report and admin procedures (status, runs,
+            release, pause, resume, allow, disallow)
+  migrator  the DDL privileges soloist migrate and goose need
+
+Nothing is executed: review the statements and run them as an admin.`)
+	role := fs.String("role", "runner", "runner, operator or migrator")
+	user := fs.String("user", "", "the account, quoted as in SQL, e.g. \"'soloist_runner'@'%'\" (required)")
+	database := fs.String("database", "soloist", "the schema that holds Soloist's procedures")
+	if err := fs.parse(args, env); err != nil {
+		return err
+	}
+	if *user == "" {
+		return usagef("missing --user, e.g. --user \"'soloist_runner'@'%%'\"")
+	}
+	stmts, err := Grants(*role, *user, *database)
+	if err != nil {
+		return err
+	}
+	for _, s := range stmts {
+		fmt.Fprintln(env.Stdout, s+";")
+	}
+	return nil
+}
+
+// Grants are the statements that give user what role needs on database.
+func Grants(role, user, database string) ([]string, error) {
+	if strings.ContainsAny(database, "`;") {
+		return nil, usagef("--database %q: not a plain schema name", database)
+	}
+	db := "`" + database + "`"
+	var procs []string
+	switch role {
+	case "runner":
+		procs = append(append(procs, soloist.RunnerProcedures...), soloist.ReportProcedures...)
+	case "operator":
+		procs = append(append(procs, soloist.ReportProcedures...), soloist.AdminProcedures...)
+	case "migrator":
+		return []string{
+			"GRANT CREATE, ALTER, DROP, INDEX, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, EXECUTE, " +
+				"SELECT, INSERT, UPDATE, DELETE, REFERENCES ON " + db + ".* TO " + user,
+		}, nil
+	default:
+		return nil, usagef("--role %q: want runner, operator or migrator", role)
+	}
+	stmts := make([]string, 0, len(procs))
+	seen := map[string]bool{}
+	for _, p := range procs {
+		if !seen[p] {
+			seen[p] = true
+			stmts = append(stmts, "GRANT EXECUTE ON PROCEDURE "+db+"."+p+" TO "+user)
+		}
+	}
+	return stmts, nil
+}

@@ -1,0 +1,510 @@
+package cli_test
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/soloist-dev/soloist"
+	"github.com/soloist-dev/soloist/internal/cli"
+	"github.com/soloist-dev/soloist/internal/dbtest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func TestHelpVersionAndUsageErrors(t *testing.T) {
+	t.Parallel()
+	r := soloistCmd(t, nil, "--help")
+	if r.code != 0 || !strings.Contains(r.stdout, "Commands:") {
+		t.Fatalf("--help: %d\n%s", r.code, r.stdout)
+	}
+	r = soloistCmd(t, nil, "--version")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "soloist v0.0.0-test" {
+		t.Fatalf("--version: %d %q", r.code, r.stdout)
+	}
+	for _, c := range []string{"run", "migrate", "status", "runs", "release", "pause", "resume", "allow", "disallow", "grants", "version"} {
+		r := soloistCmd(t, nil, c, "--help")
+		if r.code != 0 || !strings.Contains(r.stdout, "Usage: soloist "+c) {
+			t.Errorf("%s --help: exit %d\n%s%s", c, r.code, r.stdout, r.stderr)
+		}
+		if c != "version" && !strings.Contains(r.stdout, "(env SOLOIST_") {
+			t.Errorf("%s --help does not name the environment variables:\n%s", c, r.stdout)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		env  []string
+		want string
+	}{
+		{[]string{"frobnicate"}, nil, `unknown command "frobnicate"`},
+		{[]string{"status", "--no-such-flag"}, nil, "unknown flag: --no-such-flag"},
+		{[]string{"status"}, nil, "no database: set --dsn or SOLOIST_DSN"},
+		{[]string{"run", "--dsn", "u@tcp(127.0.0.1:1)/x"}, nil, "missing --crontab"},
+		{[]string{"run", "--crontab", "x", "--ttl", "soon"}, nil, `invalid argument "soon" for "--ttl"`},
+		{[]string{"run", "--crontab", "x"}, []string{"SOLOIST_TTL=soon"}, `SOLOIST_TTL="soon"`},
+		{[]string{"migrate", "sideways", "--dsn", "u@tcp(127.0.0.1:1)/x"}, nil, `unknown migrate action "sideways"`},
+		{[]string{"status", "--dsn", "u@tcp(127.0.0.1:1)"}, nil, "bad DSN"},
+		{[]string{"status", "--dsn", "u:secret@tcp(127.0.0.1:1)/"}, nil, "names no database"},
+		{[]string{"runs", "--dsn", "u@tcp(127.0.0.1:1)/x", "--limit", "0"}, nil, "--limit 0"},
+		{[]string{"pause", "--dsn", "u@tcp(127.0.0.1:1)/x"}, nil, "missing --job"},
+		{[]string{"grants", "--role", "king", "--user", "x"}, nil, `--role "king"`},
+	} {
+		r := soloistCmd(t, tc.env, tc.args...)
+		if r.code != cli.ExitUsage || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("soloist %s: exit %d, stderr %q; want exit 2 with %q", strings.Join(tc.args, " "), r.code, r.stderr, tc.want)
+		}
+		if strings.Contains(r.stderr, "secret") {
+			t.Errorf("soloist %s printed the password: %s", strings.Join(tc.args, " "), r.stderr)
+		}
+	}
+}
+
+func TestFailuresExplainThemselves(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewEmptyDatabase(t)
+	wrongPass := d.Config.Clone()
+	wrongPass.User, wrongPass.Passwd = "nobody", "hunter2"
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAddr := l.Addr().String()
+	l.Close()
+	unreachable := d.Config.Clone()
+	unreachable.Addr = closedAddr
+	noSuchDB := d.Config.Clone()
+	noSuchDB.DBName = "no_such_database"
+
+	good := writeFile(t, "good", "@every 1s true\n")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"WrongPassword", []string{"status", "--dsn", wrongPass.FormatDSN()}, "access denied for nobody@"},
+		{"UnreachableServer", []string{"status", "--dsn", unreachable.FormatDSN()}, "cannot reach the database at"},
+		{"NoSuchDatabase", []string{"status", "--dsn", noSuchDB.FormatDSN()}, `database "no_such_database" does not exist`},
+		{"SchemaNotMigrated", []string{"status", "--dsn", d.DSN()}, "run `soloist migrate up`"},
+		{"RunSchemaNotMigrated", []string{"run", "--dsn", d.DSN(), "--crontab", good}, "run `soloist migrate up`"},
+		{"RunUnreachable", []string{"run", "--dsn", unreachable.FormatDSN(), "--crontab", good}, "cannot reach the database"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := soloistCmd(t, nil, tc.args...)
+			if r.code != cli.ExitError || !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want exit 1 with %q", r.code, r.stderr, tc.want)
+			}
+			if strings.Contains(r.stdout+r.stderr, "hunter2") {
+				t.Fatal("printed the password")
+			}
+		})
+	}
+}
+
+func TestBadCrontabsAreRefusedWithTheirLine(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, content, want string
+	}{
+		{"BadField", "# comment\n\n*/5 * * * * true\n61 * * * * echo bad\n", ":4: bad schedule"},
+		{"UnknownSetting", "# soloist: name=a colour=blue\n* * * * * true\n", `:1: soloist setting colour: unknown setting "colour"`},
+		{"BadPolicy", "# soloist: missed=sometimes\n* * * * * true\n", `:1: soloist setting missed: "sometimes": want once, skip or all`},
+		{"SettingsNotAboveAnEntry", "# soloist: name=a\n\n* * * * * true\n", ":1: soloist settings must be right above the entry"},
+		{"DuplicateName", "# soloist: name=a\n* * * * * true\n# soloist: name=a\n@hourly true\n", `:4: job name "a" is already used on line 2`},
+		{"NoCommand", "* * * * *\n", ":1:"},
+		{"Reboot", "@reboot /bin/start\n", ":1: bad schedule"},
+		{"BadZone", "CRON_TZ=Mars/Olympus\n* * * * * true\n", `:1: unknown time zone "Mars/Olympus"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, tc.name)
+			if err := os.WriteFile(path, []byte(tc.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := soloistCmd(t, nil, "run", "--check", "--crontab", path)
+			if r.code != cli.ExitError || !strings.Contains(r.stderr, path+tc.want) {
+				t.Fatalf("exit %d, stderr %q; want exit 1 with %q", r.code, r.stderr, path+tc.want)
+			}
+		})
+	}
+	t.Run("MissingFile", func(t *testing.T) {
+		r := soloistCmd(t, nil, "run", "--check", "--crontab", filepath.Join(dir, "absent"))
+		if r.code != cli.ExitError || !strings.Contains(r.stderr, "no such file") {
+			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+		}
+	})
+	t.Run("UnreadableFile", func(t *testing.T) {
+		r := soloistCmd(t, nil, "run", "--check", "--crontab", dir) // a directory
+		if r.code != cli.ExitError || !strings.Contains(r.stderr, "is a directory") {
+			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+		}
+	})
+	t.Run("CheckListsAGoodFile", func(t *testing.T) {
+		path := writeFile(t, "ok", "SHELL=/bin/sh\n# soloist: name=report timeout=30m\n0 2 * * * /usr/local/bin/report\n*/10 * * * * * echo tick\n")
+		r := soloistCmd(t, nil, "run", "--check", "--crontab", path)
+		if r.code != 0 || !strings.Contains(r.stdout, "report") || !strings.Contains(r.stdout, "2 jobs, OK") {
+			t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	})
+}
+
+func TestMigrate(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewEmptyDatabase(t)
+	dsn := "SOLOIST_DSN=" + d.DSN()
+	r := soloistCmd(t, []string{dsn}, "migrate", "up")
+	want := fmt.Sprintf("is at version %d", soloist.SchemaVersion)
+	if r.code != 0 || !strings.Contains(r.stdout, "OK    up 00001_create_leases.sql") || !strings.Contains(r.stdout, want) {
+		t.Fatalf("migrate up: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := soloistCmd(t, []string{dsn}, "migrate", "up"); r.code != 0 || !strings.Contains(r.stdout, "nothing to do") {
+		t.Fatalf("migrate up again: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := soloistCmd(t, []string{dsn}, "migrate", "version"); r.code != 0 || strings.TrimSpace(r.stdout) != fmt.Sprint(soloist.SchemaVersion) {
+		t.Fatalf("migrate version: %q", r.stdout)
+	}
+	if r := soloistCmd(t, []string{dsn}, "migrate", "status"); r.code != 0 || !strings.Contains(r.stdout, "0 pending") {
+		t.Fatalf("migrate status: exit %d\n%s", r.code, r.stdout)
+	}
+	if r := soloistCmd(t, []string{dsn}, "migrate", "down"); r.code != 0 || !strings.Contains(r.stdout, "OK    down") {
+		t.Fatalf("migrate down: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := soloistCmd(t, []string{dsn}, "migrate", "status"); !strings.Contains(r.stdout, "1 pending") {
+		t.Fatalf("migrate status after down:\n%s", r.stdout)
+	}
+	if r := soloistCmd(t, []string{dsn}, "migrate", "down", "--to", "0"); r.code != 0 || !strings.Contains(r.stdout, "is at version 0") {
+		t.Fatalf("migrate down --to 0: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// statusJSON runs soloist status --json.
+func statusJSON(t testing.TB, env []string, args ...string) cli.Status {
+	t.Helper()
+	r := soloistCmd(t, env, append([]string{"status", "--json"}, args...)...)
+	if r.code != 0 {
+		t.Fatalf("status: exit %d\n%s", r.code, r.stderr)
+	}
+	var st cli.Status
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, r.stdout)
+	}
+	return st
+}
+
+func TestRunACrontabOnThreeRunners(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDatabase(t)
+	out := t.TempDir()
+	ct := writeFile(t, "crontab", fmt.Sprintf(`# Three runners share this file; each job runs on one of them.
+GREETING="hello there"
+# soloist: name=tick missed=all
+* * * * * * echo "$GREETING $SOLOIST_JOB $SOLOIST_TOKEN" >> %[1]s/tick.$SOLOIST_FIRE_TIME
+# soloist: name=input
+*/2 * * * * * cat > %[1]s/input%% first line%% second line
+# soloist: name=fails
+*/3 * * * * * echo oops >&2; exit 7
+`, out))
+	env := []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_TTL=1s", "SOLOIST_GROUP=batch"}
+	var runners []*process
+	for i := range 3 {
+		p := start(t, append(env, fmt.Sprintf("SOLOIST_OWNER=10.0.0.%d/runner-%d", i+1, i)), "run", "--crontab", ct)
+		runners = append(runners, p)
+	}
+	waitFor(t, 20*time.Second, "five tick runs", func() bool {
+		files, _ := filepath.Glob(filepath.Join(out, "tick.*"))
+		return len(files) >= 5
+	})
+
+	// Each fire ran once: one file per fire time, one line in each.
+	files, _ := filepath.Glob(filepath.Join(out, "tick.*"))
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if lines := strings.Count(string(b), "\n"); lines != 1 || !strings.HasPrefix(string(b), "hello there tick ") {
+			t.Errorf("%s: %q, want one line from one runner", filepath.Base(f), b)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "input")); err != nil || string(b) != " first line\n second line\n" {
+		t.Errorf("cron's %% input: %q (%v)", b, err)
+	}
+
+	st := statusJSON(t, []string{"SOLOIST_DSN=" + d.DSN()})
+	if len(st.Groups) != 1 || st.Groups[0].Name != "batch" || st.Groups[0].Status != "held" || len(st.Groups[0].Jobs) != 3 {
+		t.Fatalf("status: %+v", st)
+	}
+	g := st.Groups[0]
+	var leader *process
+	for i, p := range runners {
+		if *g.Holder == fmt.Sprintf("10.0.0.%d/runner-%d", i+1, i) {
+			leader = p
+		}
+	}
+	if leader == nil || *g.HolderIP != strings.Split(*g.Holder, "/")[0] {
+		t.Fatalf("holder %v (IP %v) is none of the runners", *g.Holder, *g.HolderIP)
+	}
+	for _, j := range g.Jobs {
+		if j.Name == "fails" && (j.LastOutcome == nil || *j.LastOutcome != "failed") {
+			t.Errorf("job fails: last outcome %v", j.LastOutcome)
+		}
+	}
+
+	// The leader stops: another runner takes over and the jobs go on.
+	if code := leader.stop(t, syscall.SIGTERM, 15*time.Second); code != 0 {
+		t.Fatalf("leader exited %d after SIGTERM", code)
+	}
+	waitFor(t, 10*time.Second, "another runner to lead", func() bool {
+		st := statusJSON(t, []string{"SOLOIST_DSN=" + d.DSN()})
+		return st.Groups[0].Status == "held" && *st.Groups[0].Holder != *g.Holder
+	})
+
+	r := soloistCmd(t, []string{"SOLOIST_DSN=" + d.DSN()}, "runs", "--job", "fails", "--limit", "1", "--json")
+	var runs []cli.Run
+	if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil || len(runs) != 1 {
+		t.Fatalf("runs --json: %v\n%s", err, r.stdout)
+	}
+	if runs[0].Outcome != "failed" || *runs[0].Message != "exit status 7" || !strings.Contains(*runs[0].Output, "oops") {
+		t.Fatalf("the failing job's run: %+v", runs[0])
+	}
+	text := soloistCmd(t, []string{"SOLOIST_DSN=" + d.DSN()}, "status")
+	for _, want := range []string{"GROUP", "batch", "held", "tick", "fails", "failed"} {
+		if !strings.Contains(text.stdout, want) {
+			t.Errorf("status does not show %q:\n%s", want, text.stdout)
+		}
+	}
+}
+
+// TestStatusAndRunsJSONAreStable compares the JSON of status and runs, with
+// the values that change from run to run masked, to golden files.
+func TestStatusAndRunsJSONAreStable(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDatabase(t)
+	ct := writeFile(t, "crontab", "# soloist: name=ok\n* * * * * * true\n# soloist: name=daily\n0 2 * * * true\n")
+	env := []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_GROUP=golden", "SOLOIST_TTL=1s"}
+	p := start(t, append(env, "SOLOIST_OWNER=10.0.0.1/golden"), "run", "--crontab", ct)
+	waitFor(t, 10*time.Second, "a run of ok", func() bool {
+		r := soloistCmd(t, env, "runs", "--json", "--job", "ok")
+		return strings.Contains(r.stdout, `"succeeded"`)
+	})
+	if r := soloistCmd(t, env, "allow", "--host", "10.0.0.1"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	if r := soloistCmd(t, env, "pause", "--job", "daily"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	p.stop(t, syscall.SIGTERM, 15*time.Second)
+
+	status := soloistCmd(t, env, "status", "--json")
+	runs := soloistCmd(t, env, "runs", "--json", "--limit", "1")
+	golden(t, "status.json", mask(t, status.stdout))
+	golden(t, "runs.json", mask(t, runs.stdout))
+}
+
+var (
+	maskTime = regexp.MustCompile(`"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z"`)
+	maskMs   = regexp.MustCompile(`("(heartbeat_age_ms|duration_ms|expires_in_ms|id|token|terms_24h)": )\d+`)
+)
+
+// mask replaces values that differ between runs.
+func mask(t testing.TB, s string) string {
+	t.Helper()
+	s = maskTime.ReplaceAllString(s, `"<time>"`)
+	return maskMs.ReplaceAllString(s, "${1}0")
+}
+
+func golden(t testing.TB, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/cli -run %s -update to create it)", err, t.Name())
+	}
+	if got != string(want) {
+		t.Fatalf("%s differs from the golden file:\n%s\nwant:\n%s", name, got, want)
+	}
+}
+
+func TestAdminCommands(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDatabase(t)
+	out := t.TempDir()
+	ct := writeFile(t, "crontab", fmt.Sprintf("# soloist: name=tick\n* * * * * * echo $SOLOIST_OWNER >> %s/tick\n", out))
+	env := []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_TTL=1s"}
+	a := start(t, append(env, "SOLOIST_OWNER=10.0.0.1/a"), "run", "--crontab", ct)
+	a.waitLog(t, "leading", 10*time.Second)
+	b := start(t, append(env, "SOLOIST_OWNER=10.0.0.2/b"), "run", "--crontab", ct)
+	b.waitLog(t, "runner started", 10*time.Second)
+	holder := func() string {
+		st := statusJSON(t, env)
+		if st.Groups[0].Holder == nil {
+			return ""
+		}
+		return *st.Groups[0].Holder
+	}
+
+	t.Run("ReleaseMakesTheHolderStepDown", func(t *testing.T) {
+		r := soloistCmd(t, env, "release")
+		if r.code != 0 || !strings.Contains(r.stdout, "revoked the lease of 10.0.0.1/a") {
+			t.Fatalf("release: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		waitFor(t, 10*time.Second, "b to lead", func() bool { return holder() == "10.0.0.2/b" })
+	})
+
+	t.Run("PauseStopsFiresAndResumeRestartsThem", func(t *testing.T) {
+		if r := soloistCmd(t, env, "pause", "--job", "tick"); r.code != 0 || !strings.Contains(r.stdout, "paused") {
+			t.Fatalf("pause: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		st := statusJSON(t, env)
+		if !st.Groups[0].Jobs[0].Paused {
+			t.Fatal("status does not show the job paused")
+		}
+		before, _ := os.ReadFile(filepath.Join(out, "tick"))
+		time.Sleep(2500 * time.Millisecond) // two fires would have come
+		after, _ := os.ReadFile(filepath.Join(out, "tick"))
+		if n := strings.Count(string(after), "\n") - strings.Count(string(before), "\n"); n > 1 {
+			t.Fatalf("the paused job ran %d more times", n)
+		}
+		if r := soloistCmd(t, env, "resume", "--job", "tick"); r.code != 0 {
+			t.Fatalf("resume: exit %d\n%s", r.code, r.stderr)
+		}
+		waitFor(t, 5*time.Second, "the job to run again", func() bool {
+			now, _ := os.ReadFile(filepath.Join(out, "tick"))
+			return len(now) > len(after)
+		})
+		if r := soloistCmd(t, env, "resume", "--job", "nosuch"); r.code != cli.ExitError || !strings.Contains(r.stderr, `no job "nosuch"`) {
+			t.Fatalf("resume of an unknown job: exit %d %s", r.code, r.stderr)
+		}
+	})
+
+	t.Run("AllowListsDecideWhoMayLead", func(t *testing.T) {
+		if r := soloistCmd(t, env, "allow", "--host", "10.0.0.1"); r.code != 0 || !strings.Contains(r.stdout, "1 host") {
+			t.Fatalf("allow: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if got := statusJSON(t, env).Groups[0].AllowedHosts; len(got) != 1 || got[0] != "10.0.0.1" {
+			t.Fatalf("status shows allowed hosts %v", got)
+		}
+		// b holds the lease but is not listed: revoke it; only a may take over.
+		soloistCmd(t, env, "release")
+		waitFor(t, 10*time.Second, "a to lead", func() bool { return holder() == "10.0.0.1/a" })
+		// a dies: b, not listed, must not take over; the group waits.
+		a.stop(t, syscall.SIGKILL, 5*time.Second)
+		time.Sleep(2500 * time.Millisecond)
+		if st := statusJSON(t, env); st.Groups[0].Status == "held" {
+			t.Fatalf("%s took over though the allow-list names only 10.0.0.1", *st.Groups[0].Holder)
+		}
+		// Listing b as a standby lets it take over.
+		if r := soloistCmd(t, env, "allow", "--host", "10.0.0.2/"); r.code != 0 {
+			t.Fatal(r.stderr)
+		}
+		waitFor(t, 10*time.Second, "b to lead", func() bool { return holder() == "10.0.0.2/b" })
+		r := soloistCmd(t, env, "disallow", "--host", "10.0.0.2")
+		if r.code != 0 || !strings.Contains(r.stdout, "steps down") {
+			t.Fatalf("disallow of the holder: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		r = soloistCmd(t, env, "disallow", "--host", "10.0.0.1")
+		if r.code != 0 || !strings.Contains(r.stdout, "every runner may lead") {
+			t.Fatalf("disallow of the last host: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		waitFor(t, 10*time.Second, "b to lead again", func() bool { return holder() == "10.0.0.2/b" })
+	})
+}
+
+func TestSIGHUPReloadsTheCrontab(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDatabase(t)
+	dir := t.TempDir()
+	ct := filepath.Join(dir, "crontab")
+	write := func(s string) {
+		if err := os.WriteFile(ct, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("# soloist: name=first\n* * * * * * true\n")
+	env := []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_TTL=1s"}
+	p := start(t, env, "run", "--crontab", ct)
+	p.waitLog(t, "job=first", 10*time.Second)
+
+	write("# soloist: name=second\n* * * * * * true\n")
+	_ = p.cmd.Process.Signal(syscall.SIGHUP)
+	p.waitLog(t, "crontab reloaded", 5*time.Second)
+	p.waitLog(t, "job=second", 5*time.Second)
+
+	write("61 * * * * broken\n")
+	_ = p.cmd.Process.Signal(syscall.SIGHUP)
+	p.waitLog(t, "crontab reload refused; the previous jobs go on", 5*time.Second)
+	if !strings.Contains(p.log(), "crontab:1: bad schedule") {
+		t.Fatalf("the refused reload does not say where:\n%s", p.log())
+	}
+	if code := p.stop(t, syscall.SIGTERM, 15*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+func TestLostLeaseKillsTheWholeProcessGroup(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDatabase(t)
+	marker := fmt.Sprintf("%d.%d", os.Getpid(), time.Now().UnixNano()%100000)
+	// The command forks children that ignore nothing and would outlive a
+	// plain kill of the shell.
+	ct := writeFile(t, "crontab", fmt.Sprintf("# soloist: name=long\n* * * * * * sleep 1%s & sleep 2%s; wait\n", marker, marker))
+	env := []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_TTL=3s"}
+	p := start(t, append(env, "SOLOIST_OWNER=10.0.0.1/a"), "run", "--crontab", ct)
+	alive := func() bool {
+		out, _ := exec.Command("pgrep", "-f", marker).Output()
+		return len(strings.TrimSpace(string(out))) > 0
+	}
+	waitFor(t, 10*time.Second, "the command to start", alive)
+	// An operator revokes the lease: the runner's next heartbeat is refused,
+	// its term ends as a lost lease, and the command's group goes.
+	if r := soloistCmd(t, env, "release"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	p.waitLog(t, "stopping the command", 10*time.Second)
+	waitFor(t, 5*time.Second, "every process of the command to end", func() bool { return !alive() })
+	waitFor(t, 10*time.Second, "the run recorded as lost", func() bool {
+		r := soloistCmd(t, env, "runs", "--json", "--limit", "1")
+		return strings.Contains(r.stdout, `"lost"`)
+	})
+}
+
+func TestARunnerWorksWithTheGrantsOfItsRole(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDatabase(t)
+	r := soloistCmd(t, nil, "grants", "--role", "runner", "--user", "{user}", "--database", d.Name)
+	if r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	var grants []string
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		grants = append(grants, strings.TrimSuffix(strings.TrimSuffix(line, ";"), " TO {user}"))
+	}
+	cfg := d.NewUser(t, grants...)
+	env := []string{"SOLOIST_DSN=" + cfg.FormatDSN(), "SOLOIST_TTL=1s"}
+	ct := writeFile(t, "crontab", "# soloist: name=tick\n* * * * * * true\n")
+	start(t, env, "run", "--crontab", ct)
+	waitFor(t, 10*time.Second, "a run, seen with the runner's own credentials", func() bool {
+		r := soloistCmd(t, env, "runs", "--json")
+		return strings.Contains(r.stdout, `"succeeded"`)
+	})
+	db := d.Open(t, func(c *mysql.Config) { *c = *cfg })
+	if _, err := db.ExecContext(context.Background(), "UPDATE leases SET token = 0"); err == nil {
+		t.Fatal("the runner's user can update the leases table")
+	}
+	if r := soloistCmd(t, env, "release"); r.code != cli.ExitError || !strings.Contains(r.stderr, "may not call it") {
+		t.Fatalf("a runner's user ran an admin command: exit %d %s", r.code, r.stderr)
+	}
+}

@@ -1,0 +1,130 @@
+package cli
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// dsnFlag adds --dsn.
+func (f *flags) dsnFlag() *string {
+	return f.String("dsn", "", "the database, as a go-sql-driver DSN: user:password@tcp(host:3306)/soloist")
+}
+
+// ParseDSN checks a go-sql-driver DSN and adds what Soloist needs: times as
+// time.Time in UTC, interpolated parameters (one round trip per call), and a
+// connect timeout. Errors are usage errors that say what to fix.
+func ParseDSN(dsn string) (*mysql.Config, error) {
+	if strings.TrimSpace(dsn) == "" {
+		return nil, usagef("no database: set --dsn or SOLOIST_DSN to a go-sql-driver DSN such as user:password@tcp(db:3306)/soloist")
+	}
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, usagef("bad DSN %q: %v; the form is user:password@tcp(host:3306)/database?param=value", Redact(dsn), err)
+	}
+	if cfg.DBName == "" {
+		return nil, usagef("the DSN %s names no database: end it with the schema's name, such as /soloist", redactConfig(cfg))
+	}
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	cfg.InterpolateParams = true
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	return cfg, nil
+}
+
+// Redact returns a DSN without its password, for messages and logs.
+func Redact(dsn string) string {
+	if cfg, err := mysql.ParseDSN(dsn); err == nil {
+		return redactConfig(cfg)
+	}
+	// Unparseable: drop everything up to the last @, which holds the password.
+	if i := strings.LastIndex(dsn, "@"); i >= 0 {
+		return "***" + dsn[i:]
+	}
+	return dsn
+}
+
+func redactConfig(cfg *mysql.Config) string {
+	addr := cfg.Addr
+	if cfg.Net == "unix" {
+		addr = "unix(" + addr + ")"
+	} else {
+		addr = cfg.Net + "(" + addr + ")"
+	}
+	return cfg.User + "@" + addr + "/" + cfg.DBName
+}
+
+// openDB opens and checks the database, turning the usual failures into
+// messages that say what to do.
+func openDB(ctx context.Context, dsn string) (*sql.DB, *mysql.Config, error) {
+	db, cfg, err := lazyDB(dsn)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ping(ctx, db, cfg); err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, cfg, nil
+}
+
+// lazyDB opens a pool without connecting.
+func lazyDB(dsn string) (*sql.DB, *mysql.Config, error) {
+	cfg, err := ParseDSN(dsn)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, nil, usagef("DSN %s: %v", redactConfig(cfg), err)
+	}
+	return sql.OpenDB(conn), cfg, nil
+}
+
+// ping connects once, to report a wrong address or password at start.
+func ping(ctx context.Context, db *sql.DB, cfg *mysql.Config) error {
+	pctx, cancel := context.WithTimeout(ctx, cfg.Timeout+5*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		return explainConnect(cfg, err)
+	}
+	return nil
+}
+
+// explainConnect says why a connection failed and what to check.
+func explainConnect(cfg *mysql.Config, err error) error {
+	where := redactConfig(cfg)
+	var me *mysql.MySQLError
+	var ne net.Error
+	switch {
+	case errors.As(err, &me) && me.Number == 1045:
+		return fmt.Errorf("access denied for %s: check the user and password in the DSN (%v)", where, err)
+	case errors.As(err, &me) && me.Number == 1049:
+		return fmt.Errorf("database %q does not exist on %s: create it (CREATE DATABASE %s) or fix the DSN", cfg.DBName, cfg.Addr, cfg.DBName)
+	case errors.As(err, &me) && me.Number == 1044:
+		return fmt.Errorf("user %q may not use database %q: grant it the procedures (soloist grants --help)", cfg.User, cfg.DBName)
+	case errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded), errors.Is(err, mysql.ErrInvalidConn):
+		return fmt.Errorf("cannot reach the database at %s: %v; is the server running, and is the address right?", where, err)
+	}
+	return fmt.Errorf("connect to %s: %w", where, err)
+}
+
+// notMigrated turns "procedure does not exist" into advice.
+func notMigrated(err error) error {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && (me.Number == 1305 || me.Number == 1146) {
+		return fmt.Errorf("%v: the database has no Soloist schema, or an old one: run `soloist migrate up`", err)
+	}
+	if errors.As(err, &me) && (me.Number == 1370 || me.Number == 1142) {
+		return fmt.Errorf("%v: this database user may not call it: see `soloist grants --help` and docs/dba.md", err)
+	}
+	return err
+}

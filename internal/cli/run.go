@@ -1,0 +1,176 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/soloist-dev/soloist/internal/crontab"
+	"github.com/soloist-dev/soloist/runner"
+)
+
+// runOptions are soloist run's settings.
+type runOptions struct {
+	crontab   string
+	group     string
+	owner     string
+	ttl       time.Duration
+	interval  time.Duration
+	margin    time.Duration
+	grace     time.Duration
+	killGrace time.Duration
+	timeZone  string
+	retention time.Duration
+	check     bool
+}
+
+func runCommand(ctx context.Context, env *IO, args []string) error {
+	fs := newFlags("run", "", `Run the jobs of a crontab on whichever runner of the group holds the group's
+lease. Start it on every server with the same crontab and group; each job then
+runs on exactly one of them, and another takes over within the TTL when that
+one dies. SIGHUP reloads the crontab; SIGTERM or SIGINT stops gracefully
+(running commands get --grace to finish, then the lease is handed over).`)
+	dsn := fs.dsnFlag()
+	o := runOptions{}
+	fs.StringVar(&o.crontab, "crontab", "", "the crontab file (required)")
+	fs.StringVar(&o.group, "group", "default", "the group: runners with the same group share one lease and one set of jobs")
+	fs.StringVar(&o.owner, "owner", "", "this runner's identity in the lease table (default IP/host/pid-random)")
+	fs.DurationVar(&o.ttl, "ttl", runner.DefaultTTL, "how long a lease lasts without a heartbeat; a dead holder is replaced within it")
+	fs.DurationVar(&o.interval, "interval", 0, "how often to poll and renew (default TTL/3, at most TTL/3)")
+	fs.DurationVar(&o.margin, "safety-margin", 0, "how long before the lease could expire the holder steps down (default TTL/5)")
+	fs.DurationVar(&o.grace, "grace", runner.DefaultGracePeriod, "on stop, how long running commands get to finish")
+	fs.DurationVar(&o.killGrace, "kill-grace", 10*time.Second, "between SIGTERM and SIGKILL for a command that must stop (capped at half the safety margin when the lease is lost)")
+	fs.StringVar(&o.timeZone, "time-zone", "UTC", "time zone of schedules without CRON_TZ (the same on every server)")
+	fs.DurationVar(&o.retention, "retention", runner.DefaultRetention, "how long the run history is kept")
+	fs.BoolVar(&o.check, "check", false, "only check the crontab and list its jobs; no database needed")
+	logOpts := fs.logFlags()
+	if err := fs.parse(args, env); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected arguments %q", fs.Args())
+	}
+	if o.crontab == "" {
+		return usagef("missing --crontab (or SOLOIST_CRONTAB): the crontab file to run")
+	}
+	loc, err := time.LoadLocation(o.timeZone)
+	if err != nil {
+		return usagef("--time-zone %q: %v", o.timeZone, err)
+	}
+	ct, err := crontab.ParseFile(o.crontab, loc)
+	if err != nil {
+		return fmt.Errorf("%w\nthe crontab is refused; fix the lines above", err)
+	}
+	if o.check {
+		printCheck(env, ct)
+		return nil
+	}
+
+	log, err := logOpts.logger(env.Stderr)
+	if err != nil {
+		return err
+	}
+	opts := []runner.Option{
+		runner.WithTTL(o.ttl), runner.WithGracePeriod(o.grace), runner.WithRetention(o.retention),
+		runner.WithLogger(log),
+	}
+	if o.interval != 0 {
+		opts = append(opts, runner.WithInterval(o.interval))
+	}
+	if o.margin != 0 {
+		opts = append(opts, runner.WithSafetyMargin(o.margin))
+	}
+	if o.owner != "" {
+		opts = append(opts, runner.WithOwner(o.owner))
+	}
+	db, cfg, err := lazyDB(*dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	r, err := runner.New(db, o.group, opts...) // checks the settings; does not connect
+	if err != nil {
+		return usagef("%v", err)
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := ping(ctx, db, cfg); err != nil {
+		return err
+	}
+	exec := o.execOptions(log, env, r)
+	if err := r.SetJobs(ct.Jobs(exec)...); err != nil {
+		return err
+	}
+	for _, w := range ct.Warnings {
+		log.Warn(w)
+	}
+	log.Info("soloist run", "version", BuildVersion(), "group", o.group, "owner", r.Owner(),
+		"crontab", o.crontab, "jobs", len(ct.Entries), "dsn", redactConfig(cfg),
+		"ttl", r.TTL(), "interval", r.Interval(), "safety_margin", r.SafetyMargin(),
+		"grace", o.grace, "kill_grace", o.killGrace, "time_zone", loc.String(), "retention", o.retention)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return notMigrated(err)
+			}
+			return nil
+		case <-hup:
+			o.reload(log, r, loc, exec)
+		}
+	}
+}
+
+// execOptions say how the crontab's commands run under runner r.
+func (o runOptions) execOptions(log *slog.Logger, env *IO, r *runner.Runner) crontab.ExecOptions {
+	return crontab.ExecOptions{
+		Logger: log, Env: env.Environ, KillGrace: o.killGrace,
+		LostGrace: r.SafetyMargin() / 2,
+	}
+}
+
+// reload reads the crontab again; a bad file keeps the old jobs.
+func (o runOptions) reload(log *slog.Logger, r *runner.Runner, loc *time.Location, exec crontab.ExecOptions) {
+	ct, err := crontab.ParseFile(o.crontab, loc)
+	if err == nil {
+		err = r.SetJobs(ct.Jobs(exec)...)
+	}
+	if err != nil {
+		log.Error("crontab reload refused; the previous jobs go on", "crontab", o.crontab, "err", err)
+		return
+	}
+	for _, w := range ct.Warnings {
+		log.Warn(w)
+	}
+	log.Info("crontab reloaded", "crontab", o.crontab, "jobs", len(ct.Entries))
+}
+
+// printCheck lists what a valid crontab will run.
+func printCheck(env *IO, ct *crontab.Crontab) {
+	for _, w := range ct.Warnings {
+		fmt.Fprintln(env.Stderr, "warning:", w)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "LINE\tJOB\tSCHEDULE\tTIME ZONE\tNEXT FIRE (UTC)\tCOMMAND")
+	now := time.Now()
+	for _, e := range ct.Entries {
+		next := ""
+		if fn, err := runner.ParseSchedule(e.Schedule, e.Location); err == nil {
+			next = fn(now).Format(time.DateTime)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Line, e.Name, e.Schedule, e.Location, next, e.Command)
+	}
+	tw.Flush()
+	fmt.Fprintf(env.Stdout, "%s: %s, OK\n", ct.Path, plural(int64(len(ct.Entries)), "job"))
+}
