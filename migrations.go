@@ -24,7 +24,7 @@ import (
 
 // SchemaVersion is the schema version this build needs: the version of the
 // newest migration in sql/. A runner refuses to start on an older schema.
-const SchemaVersion int64 = 30
+const SchemaVersion int64 = 31
 
 // RunnerProcedures are the procedures a runner calls. Its database user
 // needs EXECUTE on these and nothing else: they run as SQL SECURITY DEFINER,
@@ -36,10 +36,10 @@ var RunnerProcedures = []string{
 	"begin_term", "sync_job", "claim_fire", "finish_run", "prune_runs",
 }
 
-// ReportProcedures are the read-only procedures behind `soloist status` and
-// `soloist runs`. Granting them to the runner's user lets operators read the
-// state with the runner's credentials.
-var ReportProcedures = []string{"lease_report", "job_report", "run_report", "database_time"}
+// ReportProcedures are the read-only procedures behind `soloist status`,
+// `soloist runs` and the dashboard. Granting them to the runner's user lets
+// operators read the state with the runner's credentials.
+var ReportProcedures = []string{"lease_report", "job_report", "run_report", "term_report", "database_time"}
 
 // AdminProcedures are what operators call to steer the runners: force a
 // holder off, pause and resume jobs, and edit allow-lists.
@@ -80,7 +80,9 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 
 // WithMigrationLock runs fn while holding a named lock of the database
 // (GET_LOCK) so that two processes never migrate one schema at the same time.
-// Where named locks are unavailable (Galera rejects them) fn runs without it.
+// Named locks belong to one server: on a Galera cluster they keep out only
+// migrators on the same node, so migrate through one node. Where named locks
+// fail altogether, fn runs without one.
 func WithMigrationLock(ctx context.Context, db *sql.DB, fn func() error) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {

@@ -53,6 +53,7 @@ func commands() []command {
 		{"migrate", "up|down|status|version", "install, upgrade or roll back the database schema", migrateCommand},
 		{"status", "", "show who leads each group, and each job's last and next fire", statusCommand},
 		{"runs", "", "show the run history", runsCommand},
+		{"dashboard", "", "serve a read-only web dashboard of the groups, jobs and runs", dashboardCommand},
 		{"release", "", "force the holder of a group's lease to step down", releaseCommand},
 		{"pause", "", "stop every runner from firing a job", pauseCommand},
 		{"resume", "", "let a paused job fire again", resumeCommand},

@@ -34,7 +34,7 @@ func TestHelpVersionAndUsageErrors(t *testing.T) {
 	if r.code != 0 || strings.TrimSpace(r.stdout) != "soloist v0.0.0-test" {
 		t.Fatalf("--version: %d %q", r.code, r.stdout)
 	}
-	for _, c := range []string{"run", "migrate", "status", "runs", "release", "pause", "resume", "allow", "disallow", "grants", "version"} {
+	for _, c := range []string{"run", "migrate", "status", "runs", "dashboard", "release", "pause", "resume", "allow", "disallow", "grants", "version"} {
 		r := soloistCmd(t, nil, c, "--help")
 		if r.code != 0 || !strings.Contains(r.stdout, "Usage: soloist "+c) {
 			t.Errorf("%s --help: exit %d\n%s%s", c, r.code, r.stdout, r.stderr)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/soloist-dev/soloist/internal/report"
 )
 
 // dsnFlag adds --dsn.
@@ -30,6 +32,9 @@ func ParseDSN(dsn string) (*mysql.Config, error) {
 	}
 	if cfg.DBName == "" {
 		return nil, usagef("the DSN %s names no database: end it with the schema's name, such as /soloist", redactConfig(cfg))
+	}
+	if cfg.Timeout < 0 || cfg.ReadTimeout < 0 || cfg.WriteTimeout < 0 {
+		return nil, usagef("the DSN %s has a negative timeout, readTimeout or writeTimeout: use a positive duration such as 5s", redactConfig(cfg))
 	}
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
@@ -117,14 +122,6 @@ func explainConnect(cfg *mysql.Config, err error) error {
 	return fmt.Errorf("connect to %s: %w", where, err)
 }
 
-// notMigrated turns "procedure does not exist" into advice.
-func notMigrated(err error) error {
-	var me *mysql.MySQLError
-	if errors.As(err, &me) && (me.Number == 1305 || me.Number == 1146) {
-		return fmt.Errorf("%v: the database has no Soloist schema, or an old one: run `soloist migrate up`", err)
-	}
-	if errors.As(err, &me) && (me.Number == 1370 || me.Number == 1142) {
-		return fmt.Errorf("%v: this database user may not call it: see `soloist grants --help` and docs/dba.md", err)
-	}
-	return err
-}
+// notMigrated turns "procedure does not exist" and "access denied" into
+// advice.
+func notMigrated(err error) error { return report.Explain(err) }

@@ -27,6 +27,7 @@ type runOptions struct {
 	timeZone  string
 	retention time.Duration
 	check     bool
+	http      string
 }
 
 func runCommand(ctx context.Context, env *IO, args []string) error {
@@ -48,6 +49,7 @@ one dies. SIGHUP reloads the crontab; SIGTERM or SIGINT stops gracefully
 	fs.StringVar(&o.timeZone, "time-zone", "UTC", "time zone of schedules without CRON_TZ (the same on every server)")
 	fs.DurationVar(&o.retention, "retention", runner.DefaultRetention, "how long the run history is kept")
 	fs.BoolVar(&o.check, "check", false, "only check the crontab and list its jobs; no database needed")
+	fs.StringVar(&o.http, "http", "", "serve /metrics, /healthz, /readyz and the dashboard on this address, such as 127.0.0.1:9090 (default off)")
 	logOpts := fs.logFlags()
 	if err := fs.parse(args, env); err != nil {
 		return err
@@ -88,6 +90,13 @@ one dies. SIGHUP reloads the crontab; SIGTERM or SIGINT stops gracefully
 	if o.owner != "" {
 		opts = append(opts, runner.WithOwner(o.owner))
 	}
+	var obs *observer
+	if o.http != "" {
+		if obs, err = newObserver(o.group); err != nil {
+			return err
+		}
+		opts = append(opts, runner.WithHooks(obs.hooks()))
+	}
 	db, cfg, err := lazyDB(*dsn)
 	if err != nil {
 		return err
@@ -113,6 +122,14 @@ one dies. SIGHUP reloads the crontab; SIGTERM or SIGINT stops gracefully
 		"crontab", o.crontab, "jobs", len(ct.Entries), "dsn", redactConfig(cfg),
 		"ttl", r.TTL(), "interval", r.Interval(), "safety_margin", r.SafetyMargin(),
 		"grace", o.grace, "kill_grace", o.killGrace, "time_zone", loc.String(), "retention", o.retention)
+
+	if obs != nil {
+		srv, err := obs.serve(o.http, db, r, o.grace, log)
+		if err != nil {
+			return err
+		}
+		defer srv.Stop() // after the runner: metrics and probes answer through a graceful stop
+	}
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,70 +9,21 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/soloist-dev/soloist/runner"
+	"github.com/soloist-dev/soloist/internal/report"
 )
 
-// The JSON of `soloist status --json` and `soloist runs --json`. Field names
-// are stable: scripts may rely on them. Times are RFC 3339 in UTC, durations
-// are milliseconds, absent values are null.
-
-// Status is the whole picture.
-type Status struct {
-	Groups   []Group `json:"groups"`
-	Problems []Run   `json:"problems"` // missed or abandoned fires of the last 24 hours, newest first
-}
-
-// Group is a lease and its jobs.
-type Group struct {
-	Name           string     `json:"name"`
-	Status         string     `json:"status"` // held, free or expired
-	Holder         *string    `json:"holder"`
-	HolderIP       *string    `json:"holder_ip"`
-	Token          uint64     `json:"token"`
-	AcquiredAt     *time.Time `json:"acquired_at"`
-	LastHeartbeat  *time.Time `json:"last_heartbeat_at"`
-	HeartbeatAgeMs *int64     `json:"heartbeat_age_ms"`
-	ExpiresAt      *time.Time `json:"expires_at"`
-	ExpiresInMs    int64      `json:"expires_in_ms"`
-	RevokedAt      *time.Time `json:"revoked_at"`
-	AllowedHosts   []string   `json:"allowed_hosts"` // empty: everyone may lead
-	LeaderChanges  int64      `json:"terms_24h"`     // terms begun in the last 24 hours
-	Jobs           []Job      `json:"jobs"`
-}
-
-// Job is a job of a group.
-type Job struct {
-	Name         string     `json:"name"`
-	Schedule     *string    `json:"schedule"`
-	Paused       bool       `json:"paused"`
-	PausedAt     *time.Time `json:"paused_at"`
-	LastFire     *time.Time `json:"last_fire"`
-	NextFire     *time.Time `json:"next_fire"`
-	LastOutcome  *string    `json:"last_outcome"`
-	LastRunFire  *time.Time `json:"last_run_fire"`
-	LastStarted  *time.Time `json:"last_started_at"`
-	LastFinished *time.Time `json:"last_finished_at"`
-	LastMessage  *string    `json:"last_message"`
-	LastOwner    *string    `json:"last_owner"`
-	Problems24h  int64      `json:"problems_24h"`
-	RegisteredAt *time.Time `json:"registered_at"`
-}
-
-// Run is a row of the run history.
-type Run struct {
-	ID         int64      `json:"id"`
-	Group      string     `json:"group"`
-	Job        string     `json:"job"`
-	Fire       time.Time  `json:"fire_time"`
-	Outcome    string     `json:"outcome"`
-	Owner      string     `json:"owner"`
-	Token      uint64     `json:"token"`
-	StartedAt  *time.Time `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at"`
-	DurationMs *int64     `json:"duration_ms"`
-	Message    *string    `json:"message"`
-	Output     *string    `json:"output"`
-}
+// The JSON of `soloist status --json` and `soloist runs --json`: the types
+// of internal/report, which the dashboard shares. Field names are stable.
+type (
+	// Status is the whole picture.
+	Status = report.Status
+	// Group is a lease and its jobs.
+	Group = report.Group
+	// Job is a job of a group.
+	Job = report.Job
+	// Run is a row of the run history.
+	Run = report.Run
+)
 
 func statusCommand(ctx context.Context, env *IO, args []string) error {
 	fs := newFlags("status", "", `Show, for every group (or --group), who holds the lease, the holder's IP,
@@ -94,7 +44,7 @@ abandoned in the last 24 hours. All times are the database's, in UTC.`)
 		return err
 	}
 	defer db.Close()
-	st, err := readStatus(ctx, db, nullable(*group))
+	st, _, err := report.ReadStatus(ctx, db, *group)
 	if err != nil {
 		return notMigrated(err)
 	}
@@ -103,120 +53,6 @@ abandoned in the last 24 hours. All times are the database's, in UTC.`)
 	}
 	printStatus(env.Stdout, st)
 	return nil
-}
-
-func nullable(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-// readStatus calls lease_report, job_report and run_report.
-func readStatus(ctx context.Context, db *sql.DB, group any) (*Status, error) {
-	st := &Status{Groups: []Group{}, Problems: []Run{}}
-	var nowMs int64
-	if err := db.QueryRowContext(ctx, "CALL database_time()").Scan(&nowMs); err != nil {
-		return nil, err
-	}
-	now := time.UnixMilli(nowMs).UTC()
-	rows, err := db.QueryContext(ctx, "CALL lease_report(?)", group)
-	if err != nil {
-		return nil, err
-	}
-	byName := map[string]int{}
-	for rows.Next() {
-		var g Group
-		var allowed sql.NullString
-		var released *time.Time
-		if err := rows.Scan(&g.Name, &g.Status, &g.Holder, &g.HolderIP, &g.Token, &g.AcquiredAt, &g.LastHeartbeat,
-			&g.HeartbeatAgeMs, &g.ExpiresAt, &g.ExpiresInMs, &g.RevokedAt, &released, &allowed, &g.LeaderChanges); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		g.AllowedHosts = strings.Fields(allowed.String)
-		g.Jobs = []Job{}
-		byName[g.Name] = len(st.Groups)
-		st.Groups = append(st.Groups, g)
-	}
-	if err := closeRows(rows); err != nil {
-		return nil, err
-	}
-
-	rows, err = db.QueryContext(ctx, "CALL job_report(?)", group)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var j Job
-		var groupName string
-		if err := rows.Scan(&groupName, &j.Name, &j.Schedule, &j.PausedAt, &j.LastFire, &j.NextFire, &j.RegisteredAt,
-			&j.LastOutcome, &j.LastRunFire, &j.LastStarted, &j.LastFinished, &j.LastMessage, &j.LastOwner, &j.Problems24h); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		j.Paused = j.PausedAt != nil
-		if j.NextFire == nil && j.Schedule != nil { // registered, never claimed: compute it
-			if next, err := runner.ParseSchedule(*j.Schedule, time.UTC); err == nil {
-				t := next(now)
-				j.NextFire = &t
-			}
-		}
-		i, ok := byName[groupName]
-		if !ok { // jobs of a group that never took a lease (paused ahead of time)
-			i = len(st.Groups)
-			byName[groupName] = i
-			st.Groups = append(st.Groups, Group{Name: groupName, Status: "free", AllowedHosts: []string{}, Jobs: []Job{}})
-		}
-		st.Groups[i].Jobs = append(st.Groups[i].Jobs, j)
-	}
-	if err := closeRows(rows); err != nil {
-		return nil, err
-	}
-	st.Problems, err = readRuns(ctx, db, group, nil, true, 50)
-	if err != nil {
-		return nil, err
-	}
-	cutoff := now.Add(-24 * time.Hour)
-	recent := st.Problems[:0]
-	for _, r := range st.Problems {
-		if r.Fire.After(cutoff) {
-			recent = append(recent, r)
-		}
-	}
-	st.Problems = recent
-	return st, nil
-}
-
-// closeRows reads what is left of a CALL's results and reports any error.
-func closeRows(rows *sql.Rows) error {
-	for rows.NextResultSet() {
-		for rows.Next() {
-		}
-	}
-	err := rows.Err()
-	if cerr := rows.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-func readRuns(ctx context.Context, db *sql.DB, group, job any, problems bool, limit int) ([]Run, error) {
-	rows, err := db.QueryContext(ctx, "CALL run_report(?, ?, ?, ?)", group, job, problems, limit)
-	if err != nil {
-		return nil, err
-	}
-	runs := []Run{}
-	for rows.Next() {
-		var r Run
-		if err := rows.Scan(&r.ID, &r.Group, &r.Job, &r.Fire, &r.Outcome, &r.Owner, &r.Token,
-			&r.StartedAt, &r.FinishedAt, &r.DurationMs, &r.Message, &r.Output); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		runs = append(runs, r)
-	}
-	return runs, closeRows(rows)
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -320,7 +156,7 @@ the runner that ran it, its token, how long it took and its message.`)
 		return err
 	}
 	defer db.Close()
-	runs, err := readRuns(ctx, db, nullable(*group), nullable(*job), *problems, *limit)
+	runs, err := report.Runs(ctx, db, report.RunQuery{Group: *group, Job: *job, Problems: *problems, Limit: *limit})
 	if err != nil {
 		return notMigrated(err)
 	}
