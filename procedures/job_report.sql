@@ -6,6 +6,9 @@ CREATE PROCEDURE job_report(IN p_lock LONGBLOB)
     SQL SECURITY DEFINER
     COMMENT 'One row per job: schedule, paused, last and next fire, last outcome, recent problems'
 BEGIN
+    IF p_lock IS NOT NULL THEN
+        CALL check_text_arg('p_lock', p_lock, 191);
+    END IF;
     SELECT CONVERT(j.lease_name USING utf8mb4) AS group_name,
            CONVERT(j.name USING utf8mb4) AS job,
            j.schedule, j.paused_at, j.last_fire, j.next_fire, j.synced_at,

@@ -7,6 +7,9 @@ CREATE PROCEDURE lease_report(IN p_lock LONGBLOB)
     SQL SECURITY DEFINER
     COMMENT 'One row per lease: status, holder, token, heartbeat age, expiry, allow-list'
 BEGIN
+    IF p_lock IS NOT NULL THEN
+        CALL check_text_arg('p_lock', p_lock, 191);
+    END IF;
     SELECT s.name, s.status, s.holder, s.holder_ip, s.token, s.acquired_at, s.last_heartbeat_at,
            s.heartbeat_age_ms, s.expires_at, s.expires_in_ms, s.revoked_at, s.released_at,
            (SELECT GROUP_CONCAT(CONVERT(h.host USING utf8mb4) ORDER BY h.host SEPARATOR ' ')

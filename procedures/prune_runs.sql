@@ -18,10 +18,10 @@ BEGIN
 
     SET timestamp = DEFAULT;
     CALL check_holder(p_lock, p_owner, p_token);
-    IF p_keep_ms IS NULL OR p_keep_ms < 60000 THEN
-        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_keep_ms must be at least 60000 (a minute)';
+    IF p_keep_ms IS NULL OR p_keep_ms < 60000 OR p_keep_ms > 3153600000000 THEN
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_keep_ms must be 60000 (a minute) to 3153600000000 (100 years)';
     END IF;
-    SET v_cutoff = UTC_TIMESTAMP(6) - INTERVAL LEAST(p_keep_ms, 315360000000) * 1000 MICROSECOND;
+    SET v_cutoff = UTC_TIMESTAMP(6) - INTERVAL p_keep_ms * 1000 MICROSECOND;
     DELETE FROM runs WHERE lease_name = p_lock AND fire_time < v_cutoff AND outcome <> 'running' LIMIT 10000;
     SET v_deleted = ROW_COUNT();
     DELETE FROM lease_terms WHERE name = p_lock AND ended_at < v_cutoff LIMIT 10000;

@@ -5,12 +5,18 @@ CREATE PROCEDURE run_report(
     IN p_lock     LONGBLOB,
     IN p_job      LONGBLOB,
     IN p_problems BOOLEAN,
-    IN p_limit    INT
+    IN p_limit    BIGINT
 )
     READS SQL DATA
     SQL SECURITY DEFINER
     COMMENT 'Run history, newest first'
 BEGIN
+    IF p_lock IS NOT NULL THEN
+        CALL check_text_arg('p_lock', p_lock, 191);
+    END IF;
+    IF p_job IS NOT NULL THEN
+        CALL check_text_arg('p_job', p_job, 191);
+    END IF;
     IF p_limit IS NULL OR p_limit < 1 OR p_limit > 10000 THEN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_limit must be 1 to 10000';
     END IF;

@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -50,6 +51,12 @@ type Options struct {
 	Dir string
 	// Log receives progress lines. Default: none.
 	Log func(format string, args ...any)
+	// User is the operating-system user the server runs as, such as "mysql"
+	// (Galera's rsync state transfer fails when the server runs as root).
+	// The server's directories are given to that user. It applies only when
+	// this process runs as root; otherwise the server runs as this process's
+	// user. Default: root.
+	User string
 }
 
 // Server is a running throwaway server.
@@ -64,6 +71,8 @@ type Server struct {
 	mariadb bool
 	dir     string
 	ownDir  bool
+	user    string              // the --user argument
+	cred    *syscall.Credential // run the server as User; nil: as this process
 	datadir string
 	tmpdir  string
 	port    int
@@ -103,6 +112,20 @@ func binaries() (server, install string, err error) {
 
 // Start initialises a data directory and starts a server on a random port.
 func Start(ctx context.Context, opts Options) (*Server, error) {
+	s, err := prepare(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.start(ctx); err != nil {
+		s.cleanup()
+		return nil, err
+	}
+	return s, nil
+}
+
+// prepare initialises the data directory of a server that is not started
+// yet.
+func prepare(ctx context.Context, opts Options) (*Server, error) {
 	bin, install, err := binaries()
 	if err != nil {
 		return nil, err
@@ -110,9 +133,15 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if opts.MaxConnections == 0 {
 		opts.MaxConnections = 500
 	}
-	s := &Server{opts: opts, bin: bin}
+	s := &Server{opts: opts, bin: bin, user: "root"}
 	if out, err := exec.Command(bin, "--version").CombinedOutput(); err == nil {
 		s.mariadb = bytes.Contains(bytes.ToLower(out), []byte("mariadb"))
+	}
+	if opts.User != "" && os.Geteuid() == 0 {
+		s.user = opts.User
+		if s.cred, err = credential(opts.User); err != nil {
+			return nil, err
+		}
 	}
 	if opts.Dir == "" {
 		// Unix socket paths are limited to 108 bytes: keep the path short.
@@ -133,15 +162,36 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		s.cleanup()
 		return nil, fmt.Errorf("dbtest: %w", err)
 	}
+	if s.cred != nil {
+		for _, d := range []string{s.dir, s.tmpdir} {
+			if err := os.Chown(d, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
+				s.cleanup()
+				return nil, fmt.Errorf("dbtest: %w", err)
+			}
+		}
+	}
 	if err := s.initialise(ctx, install); err != nil {
 		s.cleanup()
 		return nil, err
 	}
-	if err := s.start(ctx); err != nil {
-		s.cleanup()
-		return nil, err
-	}
 	return s, nil
+}
+
+// credential looks up the operating-system user a server runs as.
+func credential(name string) (*syscall.Credential, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("dbtest: no operating-system user %q to run the server as (Debian/Ubuntu: apt-get install -y mariadb-server creates mysql): %w", name, err)
+	}
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("dbtest: user %s: uid %q: %w", name, u.Uid, err)
+	}
+	gid, err := strconv.ParseUint(u.Gid, 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("dbtest: user %s: gid %q: %w", name, u.Gid, err)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
 func (s *Server) logf(format string, args ...any) {
@@ -153,10 +203,10 @@ func (s *Server) logf(format string, args ...any) {
 func (s *Server) initialise(ctx context.Context, install string) error {
 	var cmd *exec.Cmd
 	if install != "" {
-		cmd = exec.CommandContext(ctx, install, "--no-defaults", "--datadir="+s.datadir, "--tmpdir="+s.tmpdir, "--user=root",
+		cmd = exec.CommandContext(ctx, install, "--no-defaults", "--datadir="+s.datadir, "--tmpdir="+s.tmpdir, "--user="+s.user,
 			"--auth-root-authentication-method=normal", "--skip-test-db", "--innodb-log-file-size=16M")
 	} else {
-		cmd = exec.CommandContext(ctx, s.bin, "--no-defaults", "--initialize-insecure", "--datadir="+s.datadir, "--tmpdir="+s.tmpdir, "--user=root")
+		cmd = exec.CommandContext(ctx, s.bin, "--no-defaults", "--initialize-insecure", "--datadir="+s.datadir, "--tmpdir="+s.tmpdir, "--user="+s.user)
 	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -187,7 +237,7 @@ func (s *Server) args() []string {
 		"--socket=" + filepath.Join(s.dir, "s.sock"),
 		"--port=" + strconv.Itoa(s.port),
 		"--bind-address=127.0.0.1",
-		"--user=root",
+		"--user=" + s.user,
 		"--pid-file=" + filepath.Join(s.dir, "pid"),
 		"--log-error=" + filepath.Join(s.dir, "err.log"),
 		"--max-connections=" + strconv.Itoa(s.opts.MaxConnections),
@@ -233,7 +283,9 @@ func (s *Server) startOnce(ctx context.Context) error {
 	cmd := exec.Command(s.bin, s.args()...)
 	cmd.Env = append(os.Environ(), s.opts.Env...)
 	// The server dies with the process that started it, even on kill -9.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	// A server that is to run as another user is started as that user: one
+	// that switched users itself would lose its parent-death signal.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Credential: s.cred}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("dbtest: start %s: %w", s.bin, err)
 	}
@@ -338,6 +390,10 @@ func (s *Server) Restart(ctx context.Context) error {
 	}
 	return s.start(ctx)
 }
+
+// Boot starts a server that Stop stopped, on the same data directory and
+// port.
+func (s *Server) Boot(ctx context.Context) error { return s.start(ctx) }
 
 // Close stops the server and removes its directory, if Start created it.
 func (s *Server) Close() error {

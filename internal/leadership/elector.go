@@ -147,12 +147,14 @@ func (e *Elector) Run(ctx context.Context, lead LeadFunc) error {
 
 // await calls await_lease on the loop's connection.
 func (e *Elector) await(ctx context.Context, wait time.Duration) (store.Lease, error) {
-	s, err := e.dial(ctx)
+	// The deadline covers dialling too: a path that accepts TCP and passes
+	// no data must not hold the loop in the handshake.
+	cctx, cancel := context.WithTimeout(ctx, wait+max(e.cfg.Interval, 2*time.Second))
+	defer cancel()
+	s, err := e.dial(cctx)
 	if err != nil {
 		return store.Lease{}, err
 	}
-	cctx, cancel := context.WithTimeout(ctx, wait+max(e.cfg.Interval, 2*time.Second))
-	defer cancel()
 	l, err := s.AwaitLease(cctx, e.cfg.Lock, e.cfg.Owner, e.cfg.TTL, wait)
 	e.checkConn(err)
 	return l, err
@@ -215,14 +217,16 @@ func (e *Elector) lead(ctx context.Context, token uint64, sent time.Time, fn Lea
 // heartbeat renews the lease and extends the term's trust window. It returns
 // when the next heartbeat is due.
 func (e *Elector) heartbeat(term *Term) (next time.Time, err error) {
-	s, err := e.dial(term.Context())
-	if err != nil {
-		return time.Time{}, err
-	}
-	// The call may take until the end of the trust window, no longer: a
-	// renewal that arrives later cannot extend a term that has ended.
+	// The call, dialling included, may take until the end of the trust
+	// window, no longer: a renewal that arrives later cannot extend a term
+	// that has ended.
 	ctx, cancel := context.WithDeadline(context.Background(), term.Deadline())
 	defer cancel()
+	s, err := e.dial(ctx)
+	if err != nil {
+		e.checkConn(err)
+		return time.Time{}, err
+	}
 	sent := time.Now()
 	renewed, err := s.Heartbeat(ctx, e.cfg.Lock, e.cfg.Owner, term.Token, e.cfg.TTL)
 	if e.cfg.Hooks.Heartbeat != nil {
@@ -284,6 +288,7 @@ func (e *Elector) dial(ctx context.Context) (*store.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
+	// ctx bounds the dial only: the connection stays usable after it ends.
 	e.conn, e.store = conn, store.New(conn)
 	return e.store, nil
 }

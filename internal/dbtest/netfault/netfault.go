@@ -58,9 +58,14 @@ func (p *Proxy) Reset() error {
 	return p.add("reset", "reset_peer", "upstream", `{"timeout":0}`)
 }
 
-// Latency delays data from the server by d milliseconds, with jitter.
+// Latency delays data in each direction by ms milliseconds, with jitter: a
+// slow link.
 func (p *Proxy) Latency(ms, jitterMs int) error {
-	return p.add("latency", "latency", "downstream", fmt.Sprintf(`{"latency":%d,"jitter":%d}`, ms, jitterMs))
+	attrs := fmt.Sprintf(`{"latency":%d,"jitter":%d}`, ms, jitterMs)
+	if err := p.add("latency_up", "latency", "upstream", attrs); err != nil {
+		return err
+	}
+	return p.add("latency_down", "latency", "downstream", attrs)
 }
 
 // Heal removes every fault. Connections a fault broke stay broken; new ones

@@ -1,0 +1,337 @@
+package faults_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+)
+
+// event is a line of the ledger (see the ledger command).
+type event struct {
+	Ev     string    `json:"ev"`
+	Job    string    `json:"job"`
+	Fire   time.Time `json:"fire"`
+	Token  uint64    `json:"token"`
+	Owner  string    `json:"owner"`
+	RunID  int64     `json:"run_id"`
+	Mono   int64     `json:"mono"`
+	Wall   time.Time `json:"wall"`
+	Pid    int       `json:"pid"`
+	Killed bool      `json:"killed"`
+	OK     bool      `json:"ok"`
+	Err    string    `json:"err"`
+}
+
+func readLedger(t testing.TB, path string) []event {
+	t.Helper()
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var evs []event
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var e event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("ledger line %q: %v", sc.Text(), err)
+		}
+		evs = append(evs, e)
+	}
+	return evs
+}
+
+// execution is one run of a job's command, from its ledger lines.
+type execution struct {
+	job, owner string
+	fire       time.Time
+	token      uint64
+	runID      int64
+	start, end int64 // CLOCK_MONOTONIC ns; end 0 if none
+	startWall  time.Time
+	endWall    time.Time
+	killed     bool
+	fence      *event
+	unfenced   *event
+}
+
+func (e *execution) String() string {
+	return fmt.Sprintf("%s@%s by %s (token %d, run %d)", e.job, e.fire.Format("15:04:05"), e.owner, e.token, e.runID)
+}
+
+// executions reads the ledger into executions, by run id.
+func (c *cluster) executions() map[int64]*execution {
+	byRun := map[int64]*execution{}
+	for _, ev := range readLedger(c.t, c.ledger) {
+		e := byRun[ev.RunID]
+		if e == nil {
+			e = &execution{job: ev.Job, owner: ev.Owner, fire: ev.Fire, token: ev.Token, runID: ev.RunID}
+			byRun[ev.RunID] = e
+		}
+		switch ev.Ev {
+		case "start":
+			if e.start != 0 {
+				c.t.Errorf("run %d started twice", ev.RunID)
+			}
+			e.start, e.startWall = ev.Mono, ev.Wall
+		case "end":
+			e.end, e.endWall, e.killed = ev.Mono, ev.Wall, ev.Killed
+		case "fence":
+			ev := ev
+			e.fence = &ev
+		case "unfenced":
+			ev := ev
+			e.unfenced = &ev
+		}
+	}
+	return byRun
+}
+
+// lastStartBy is the latest execution that owner started under token and
+// has not ended, or nil.
+func (c *cluster) lastStartBy(owner string, token uint64) *execution {
+	var last *execution
+	for _, e := range c.executions() {
+		if e.owner == owner && e.token == token && e.end == 0 && (last == nil || e.start > last.start) {
+			last = e
+		}
+	}
+	return last
+}
+
+// waitForCond polls cond every 20ms until it holds, or fails the test.
+func waitForCond(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// figures are what a scenario found, printed by every fault test.
+type figures struct {
+	Executions     int
+	Fires          int // rows in runs
+	Faults         int // faults injected
+	Overlaps       int
+	Excused        int // overlaps the scenario expects (a frozen runner's job in flight)
+	Doubles        int // fires executed more than once
+	Unrecorded     int // gaps in a job's fires: neither run nor recorded missed
+	Unexplained    int // run rows whose outcome the ledger contradicts
+	Backwards      int // tokens that went back
+	FencedOK       int
+	FencedRejected int
+	StaleFenced    int // fenced writes committed out of token order
+	Unterminated   int // executions with a start and no end
+	Expired        []time.Duration
+	Released       []time.Duration
+}
+
+func (f figures) String() string {
+	return fmt.Sprintf("executions=%d fires=%d faults=%d overlaps=%d excused_overlaps=%d double_fires=%d unrecorded_fires=%d unexplained=%d "+
+		"tokens_backwards=%d fenced_ok=%d fenced_rejected=%d stale_fenced_committed=%d unterminated=%d "+
+		"takeover_after_expiry=%s takeover_after_release=%s",
+		f.Executions, f.Fires, f.Faults, f.Overlaps, f.Excused, f.Doubles, f.Unrecorded, f.Unexplained,
+		f.Backwards, f.FencedOK, f.FencedRejected, f.StaleFenced, f.Unterminated, stats(f.Expired), stats(f.Released))
+}
+
+// worstExpired is the longest takeover after a lease expired.
+func (f figures) worstExpired() time.Duration {
+	var w time.Duration
+	for _, d := range f.Expired {
+		w = max(w, d)
+	}
+	return w
+}
+
+func stats(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "none"
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return fmt.Sprintf("n=%d,median=%v,max=%v", len(s), s[len(s)/2].Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond))
+}
+
+// checkOptions tune the checker for a scenario.
+type checkOptions struct {
+	// period is each job's schedule period: its recorded fires must be
+	// contiguous from the first to the last.
+	period map[string]time.Duration
+	// mayOverlap excuses an overlap of b with an earlier a (the SIGSTOP
+	// scenario shows what an unfenced command in flight can do).
+	mayOverlap func(a, b *execution) bool
+}
+
+// check reads the ledger, the run history and the lease terms, fails the
+// test on any violation of the guarantees, and returns the figures.
+func (c *cluster) check(o checkOptions) figures {
+	t := c.t
+	t.Helper()
+	var f figures
+	byRun := c.executions()
+	var execs []*execution
+	for _, e := range byRun {
+		execs = append(execs, e)
+		if e.fence != nil && e.fence.OK {
+			f.FencedOK++
+		} else if e.fence != nil {
+			f.FencedRejected++
+		}
+	}
+	f.Executions = len(execs)
+
+	// 1. No two executions of a job overlap; each fire executes at most once.
+	sort.Slice(execs, func(i, j int) bool { return execs[i].start < execs[j].start })
+	perJob := map[string][]*execution{}
+	perFire := map[string]int{}
+	for _, e := range execs {
+		if e.end == 0 {
+			f.Unterminated++
+			t.Errorf("execution %s has no end in the ledger", e)
+			continue
+		}
+		for _, prev := range perJob[e.job] {
+			switch {
+			case e.start >= prev.end:
+			case o.mayOverlap != nil && o.mayOverlap(prev, e):
+				f.Excused++
+			default:
+				f.Overlaps++
+				t.Errorf("overlap: %s started %v before %s ended", e, time.Duration(prev.end-e.start), prev)
+			}
+		}
+		perJob[e.job] = append(perJob[e.job], e)
+		key := e.job + "@" + e.fire.String()
+		if perFire[key]++; perFire[key] == 2 {
+			f.Doubles++
+			t.Errorf("fire %s executed twice", key)
+		}
+	}
+	// 2. Tokens never go backwards, in the order executions started.
+	var last uint64
+	for _, e := range execs {
+		if e.token < last {
+			f.Backwards++
+			t.Errorf("%s started after an execution with token %d", e, last)
+		}
+		last = max(last, e.token)
+	}
+
+	// 3. The history: every fire of a job from its first to its last is
+	// recorded once, and what ran agrees with the ledger.
+	rows, err := c.db.Query("SELECT id, job, fire_time, outcome, token FROM runs WHERE lease_name = ? ORDER BY job, fire_time", c.group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := map[string]time.Time{}
+	for rows.Next() {
+		var id int64
+		var job, outcome string
+		var fire time.Time
+		var token uint64
+		if err := rows.Scan(&id, &job, &fire, &outcome, &token); err != nil {
+			t.Fatal(err)
+		}
+		f.Fires++
+		if p, ok := prev[job]; ok && o.period[job] > 0 && fire.Sub(p) != o.period[job] {
+			f.Unrecorded += int(fire.Sub(p)/o.period[job]) - 1
+			t.Errorf("job %s: no record of the fires between %s and %s", job, p.Format(time.TimeOnly), fire.Format(time.TimeOnly))
+		}
+		prev[job] = fire
+		e := byRun[id]
+		switch {
+		case outcome == "missed" && e != nil:
+			f.Unexplained++
+			t.Errorf("run %d of %s is recorded missed but executed", id, job)
+		case outcome == "succeeded" && (e == nil || e.start == 0):
+			f.Unexplained++
+			t.Errorf("run %d of %s@%s is recorded succeeded but never executed", id, job, fire.Format(time.TimeOnly))
+		case e != nil && e.token != token:
+			f.Unexplained++
+			t.Errorf("run %d ran under token %d but is recorded with %d", id, e.token, token)
+		}
+	}
+	rows.Close()
+
+	// 4. Fenced writes committed in token order: a stale holder's never
+	// committed after a newer holder's.
+	rows, err = c.db.Query("SELECT token FROM fenced_writes WHERE owner LIKE CONCAT('%/', ?, '-%') ORDER BY id", c.group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last = 0
+	for rows.Next() {
+		var token uint64
+		if err := rows.Scan(&token); err != nil {
+			t.Fatal(err)
+		}
+		if token < last {
+			f.StaleFenced++
+			t.Errorf("a fenced write with token %d committed after one with token %d", token, last)
+		}
+		last = max(last, token)
+	}
+	rows.Close()
+
+	// 5. Takeovers, from the database's record of the terms.
+	rows, err = c.db.Query(`SELECT a.end_reason, TIMESTAMPDIFF(MICROSECOND, a.ended_at, b.acquired_at)
+		FROM lease_terms a JOIN lease_terms b ON b.name = a.name AND b.token = a.token + 1
+		WHERE a.name = ? ORDER BY a.token`, c.group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var reason string
+		var us int64
+		if err := rows.Scan(&reason, &us); err != nil {
+			t.Fatal(err)
+		}
+		d := time.Duration(us) * time.Microsecond
+		if d < 0 {
+			t.Errorf("a term began %v before the previous one ended", -d)
+		}
+		if reason == "expired" {
+			f.Expired = append(f.Expired, d)
+		} else {
+			f.Released = append(f.Released, d)
+		}
+	}
+	rows.Close()
+	return f
+}
+
+// report logs a scenario's figures in the line docs/reliability.md quotes.
+func report(t *testing.T, f figures) {
+	t.Helper()
+	t.Logf("FIGURES %s: %s", t.Name(), f)
+	if f.Fires == 0 {
+		t.Error("no fires recorded at all")
+	}
+}
+
+// requireQuickTakeovers checks the takeovers after an expiry: within 100 ms
+// in the long form (make faults, on a quiet machine), within a second in the
+// short form that CI runs beside everything else.
+func requireQuickTakeovers(t *testing.T, f figures) {
+	t.Helper()
+	limit := time.Second
+	if longForm() {
+		limit = 100 * time.Millisecond
+	}
+	if w := f.worstExpired(); w > limit {
+		t.Errorf("a lease that expired was taken over %v after its expiry; the bound is %v", w, limit)
+	}
+}

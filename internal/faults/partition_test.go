@@ -1,0 +1,80 @@
+package faults_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPartitionTheLeader cuts the leading runner from the database through
+// its proxy (toxiproxy, in process) in three ways: a black hole (data stops,
+// connections stay open), resets (every connection is reset), and a slow
+// link (1.5 s each way, longer than the trust window). The leader must stop
+// its work inside its trust window, before its lease can expire; another
+// runner takes over; healing the link causes no double run. (Each once here,
+// 5 times in the long form.)
+func TestPartitionTheLeader(t *testing.T) {
+	t.Parallel()
+	for _, fault := range []struct {
+		name   string
+		inject func(c *cluster, r *proc) error
+	}{
+		{"Blackhole", func(c *cluster, r *proc) error { return r.proxy.Blackhole() }},
+		{"Reset", func(c *cluster, r *proc) error { return r.proxy.Reset() }},
+		{"SlowLink", func(c *cluster, r *proc) error { return r.proxy.Latency(1500, 0) }},
+	} {
+		t.Run(fault.name, func(t *testing.T) {
+			t.Parallel()
+			rounds := 1
+			if longForm() {
+				rounds = 5
+			}
+			const ttl = time.Second
+			c := newCluster(t, clusterOptions{runners: 3, ttl: ttl, crontab: crontabEverySecond + `# soloist: name=long concurrency=forbid missed=once
+*/4 * * * * * {ledger} -sleep 3s
+`})
+			f := figures{}
+			for range rounds {
+				leader, token := c.waitHolder(nil, 20*time.Second)
+				var job *execution
+				waitForCond(t, 20*time.Second, "the leader to start the long job", func() bool {
+					job = c.lastStartBy(leader.owner, token)
+					return job != nil && job.job == "long"
+				})
+				if err := fault.inject(c, leader); err != nil {
+					t.Fatal(err)
+				}
+				f.Faults++
+				c.waitHolder(leader, ttl+10*time.Second)
+				waitForCond(t, 10*time.Second, "the partitioned runner to step down", func() bool {
+					return strings.Contains(leader.log.String(), "trust window passed")
+				})
+				leader.proxy.Heal()
+
+				// Its job was stopped before its lease could expire (the
+				// ledger's wall clock and the database's are this machine's).
+				var stopped *execution
+				waitForCond(t, 10*time.Second, "the partitioned runner's job to end", func() bool {
+					stopped = c.executions()[job.runID]
+					return stopped.end != 0
+				})
+				var expired time.Time
+				if err := c.db.QueryRow("SELECT ended_at FROM lease_terms WHERE name = ? AND token = ?", c.group, token).Scan(&expired); err != nil {
+					t.Fatal(err)
+				}
+				if !stopped.killed || !stopped.endWall.Before(expired) {
+					t.Errorf("the partitioned leader's job %s ended at %s (killed %v); its lease expired at %s",
+						stopped, stopped.endWall.Format(time.StampMicro), stopped.killed, expired.Format(time.StampMicro))
+				} else {
+					t.Logf("the partitioned leader stopped its job %v before its lease expired", expired.Sub(stopped.endWall).Round(time.Millisecond))
+				}
+				time.Sleep(3 * time.Second) // let the healed runner rejoin
+			}
+			c.stopAll()
+			got := c.check(everySecond)
+			got.Faults = f.Faults
+			report(t, got)
+			requireQuickTakeovers(t, got)
+		})
+	}
+}
