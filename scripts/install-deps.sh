@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need and a fresh Debian or Ubuntu
 # machine lacks: a MariaDB server binary (the tests start their own throwaway
-# servers from it; nothing is configured system-wide). Safe to run again:
-# it installs only what is missing. Set SOLOIST_TEST_DSN to use an existing
-# server instead.
+# servers from it; nothing is configured system-wide), and the extras named
+# as arguments: chromium (the dashboard's browser test), faketime (the clock
+# skew test), galera-4 (the Galera test, with rsync). Safe to run again: it
+# installs only what is missing. SOLOIST_TEST_DSN points the tests at an
+# existing server instead of throwaway ones.
 set -euo pipefail
 
 need=()
@@ -15,7 +17,8 @@ for extra in "$@"; do
   case "$extra" in
     chromium) command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need+=(chromium) ;;
     faketime) command -v faketime >/dev/null || need+=(faketime) ;;
-    galera-4) [ -e /usr/lib/galera/libgalera_smm.so ] || need+=(galera-4 rsync) ;;
+    galera-4) [ -e /usr/lib/galera/libgalera_smm.so ] || need+=(galera-4)
+              command -v rsync >/dev/null || need+=(rsync) ;;
     *) echo "install-deps: unknown extra '$extra'" >&2; exit 2 ;;
   esac
 done

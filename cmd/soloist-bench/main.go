@@ -1,0 +1,99 @@
+// Command soloist-bench is `make bench`: it measures Soloist against
+// ShedLock's, Quartz's and GET_LOCK's ways of leading, on one MySQL-compatible
+// server in one run, and writes docs/benchmarks.md. Its worker and ledger
+// subcommands are the processes the failover measurements start.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/soloist-dev/soloist/internal/bench"
+	"github.com/soloist-dev/soloist/internal/ledger"
+)
+
+func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "ledger":
+			os.Exit(ledger.Main(os.Args[2:]))
+		case "worker":
+			os.Exit(worker(os.Args[2:]))
+		}
+	}
+	fs := pflag.NewFlagSet("soloist-bench", pflag.ExitOnError)
+	dsn := fs.String("dsn", "", "an existing server to measure on (a user that may create databases); default: a throwaway MariaDB")
+	soloistBin := fs.String("soloist", "", "the soloist binary (default: build ./cmd/soloist)")
+	out := fs.String("out", "docs", "where to write benchmarks.md and benchmarks-failover.svg (\"\" for nowhere)")
+	quick := fs.Bool("quick", false, "fewer repetitions: a few minutes instead of half an hour")
+	only := fs.String("only", "", "run one part: micro, failover, handover or scale")
+	_ = fs.Parse(os.Args[1:])
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	self, err := os.Executable()
+	if err != nil {
+		fail(err)
+	}
+	if *soloistBin == "" {
+		dir, err := os.MkdirTemp("", "soloist-bench-bin-")
+		if err != nil {
+			fail(err)
+		}
+		defer os.RemoveAll(dir)
+		*soloistBin = filepath.Join(dir, "soloist")
+		if b, err := exec.Command("go", "build", "-o", *soloistBin, "./cmd/soloist").CombinedOutput(); err != nil {
+			fail(fmt.Errorf("go build ./cmd/soloist: %v\n%s", err, b))
+		}
+	}
+	command := "soloist-bench " + strings.Join(os.Args[1:], " ")
+	if *quick {
+		command = "make bench-quick"
+	} else if len(os.Args) == 1 {
+		command = "make bench"
+	}
+	r, err := bench.Run(ctx, bench.Options{
+		DSN: *dsn, Programs: bench.Programs{Soloist: *soloistBin, Self: self},
+		Out: *out, Quick: *quick, Only: *only, Command: command, Log: os.Stderr,
+	})
+	if err != nil {
+		fail(err)
+	}
+	fmt.Println("benchmark done in", r.Took.Round(time.Second))
+	for _, h := range r.Headlines() {
+		fmt.Println(" -", h)
+	}
+}
+
+func worker(args []string) int {
+	fs := pflag.NewFlagSet("worker", pflag.ContinueOnError)
+	o := bench.WorkerOptions{}
+	fs.StringVar(&o.Kind, "kind", "", "shedlock, quartz or getlock")
+	fs.StringVar(&o.DSN, "dsn", "", "the database")
+	fs.StringVar(&o.Lock, "lock", "", "the lock")
+	fs.StringVar(&o.Owner, "owner", "", "this process's identity")
+	fs.DurationVar(&o.TTL, "ttl", 10*time.Second, "the lease TTL")
+	fs.StringVar(&o.Ledger, "ledger", "", "the ledger file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := bench.Worker(o); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		return 1
+	}
+	return 0
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "soloist-bench:", err)
+	os.Exit(1)
+}
