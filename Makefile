@@ -16,7 +16,7 @@ test: deps
 
 ## faults: the long forms of the fault suite (docs/reliability.md; about an hour)
 faults: deps
-	SOLOIST_LONG=1 $(GO) test -count=1 -timeout 3h -v -run 'Test' ./internal/faults ./runner 2>&1 | tee faults.log | grep -E '^(=== RUN|--- |ok|FAIL)|FIGURES|shown:|took over|stopped its job'
+	SOLOIST_LONG=1 $(GO) test -count=1 -p 1 -parallel 1 -timeout 3h -v -run 'Test' ./internal/faults ./runner 2>&1 | tee faults.log | grep -E '^(=== RUN|--- |ok|FAIL)|FIGURES|shown:|took over|stopped its job'
 
 ## fuzz: each fuzz target for FUZZTIME (default 2m)
 FUZZTIME ?= 2m

@@ -454,6 +454,22 @@ func TestSIGHUPReloadsTheCrontab(t *testing.T) {
 	}
 }
 
+func TestASecondSignalEndsARunAtOnce(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDatabase(t)
+	ct := writeFile(t, "crontab", "# soloist: name=long\n* * * * * * sleep 60\n")
+	p := start(t, []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_TTL=3s", "SOLOIST_GRACE=60s"}, "run", "--crontab", ct)
+	p.waitLog(t, "run started", 10*time.Second)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	p.waitLog(t, "finishing running jobs", 5*time.Second)
+	select {
+	case <-p.done:
+		t.Fatal("the first SIGTERM did not wait for the running job's grace period")
+	case <-time.After(500 * time.Millisecond):
+	}
+	p.stop(t, syscall.SIGTERM, 5*time.Second) // fails the test unless it exits within 5 s
+}
+
 func TestLostLeaseKillsTheWholeProcessGroup(t *testing.T) {
 	t.Parallel()
 	d := dbtest.NewDatabase(t)

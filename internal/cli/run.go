@@ -35,7 +35,8 @@ func runCommand(ctx context.Context, env *IO, args []string) error {
 lease. Start it on every server with the same crontab and group; each job then
 runs on exactly one of them, and another takes over within the TTL when that
 one dies. SIGHUP reloads the crontab; SIGTERM or SIGINT stops gracefully
-(running commands get --grace to finish, then the lease is handed over).`)
+(running commands get --grace to finish, then the lease is handed over); a
+second SIGTERM or SIGINT ends the process at once.`)
 	dsn := fs.dsnFlag()
 	o := runOptions{}
 	fs.StringVar(&o.crontab, "crontab", "", "the crontab file (required)")
@@ -108,6 +109,12 @@ one dies. SIGHUP reloads the crontab; SIGTERM or SIGINT stops gracefully
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal starts a graceful stop; a second one, with the
+	// default action restored, ends the process at once.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	if err := ping(ctx, db, cfg); err != nil {
 		return err
 	}
