@@ -56,9 +56,10 @@ func main() {
 		}
 	}
 	command := "soloist-bench " + strings.Join(os.Args[1:], " ")
-	if *quick {
+	switch {
+	case *quick && *dsn == "" && *only == "":
 		command = "make bench-quick"
-	} else if len(os.Args) == 1 {
+	case !*quick && *dsn == "" && *only == "":
 		command = "make bench"
 	}
 	r, err := bench.Run(ctx, bench.Options{
