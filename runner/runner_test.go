@@ -424,6 +424,45 @@ func TestMissedFirePolicies(t *testing.T) {
 	}
 }
 
+// A job's first fire that comes due while no runner leads is owed like any
+// other: the next leader catches it up by the job's missed-fire policy, and
+// the history records it.
+func TestAFirstFireDueWhileNobodyLedIsCaughtUp(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDatabase(t)
+	job := runner.Job{Name: "first", Schedule: "@every 4s", Run: noop} // missed: run once
+	a := startRunner(t, d.DB, "g", []runner.Job{job}, runner.WithTTL(time.Second))
+	a.waitLead(t, 5*time.Second)
+	var registered time.Time
+	waitFor(t, 5*time.Second, "the job's registration", func() bool {
+		err := d.DB.QueryRow("SELECT synced_at FROM jobs WHERE lease_name = 'g' AND name = 'first' AND synced_at IS NOT NULL").Scan(&registered)
+		return err == nil
+	})
+	a.stop(t) // graceful: nobody leads from here on
+	if rs := runs(t, d.DB, "g"); len(rs) != 0 {
+		t.Fatalf("the first runner handled %d fires before it stopped; the test needs none", len(rs))
+	}
+	time.Sleep(5 * time.Second) // the first fire, registered + 4s, comes due
+
+	var takeover time.Time
+	if err := d.DB.QueryRow("SELECT UTC_TIMESTAMP(6)").Scan(&takeover); err != nil {
+		t.Fatal(err)
+	}
+	b := startRunner(t, d.DB, "g", []runner.Job{job}, runner.WithTTL(time.Second))
+	b.waitLead(t, 5*time.Second)
+	waitFor(t, 5*time.Second, "the owed first fire", func() bool { return len(runs(t, d.DB, "g")) > 0 })
+	b.stop(t)
+
+	r := runs(t, d.DB, "g")[0]
+	if !r.Fire.After(registered) || !r.Fire.Before(takeover) {
+		t.Fatalf("first fire recorded is %s; want the one due between the registration %s and the takeover %s",
+			r.Fire, registered, takeover)
+	}
+	if r.Outcome != "succeeded" || r.Owner != b.Owner() {
+		t.Fatalf("the owed fire %s ended %s on %s; want succeeded on the new leader %s", r.Fire, r.Outcome, r.Owner, b.Owner())
+	}
+}
+
 func TestConcurrencyPolicies(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

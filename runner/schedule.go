@@ -150,8 +150,15 @@ func (t *termRun) syncJobs() bool {
 			cancel()
 			if err == nil {
 				t.clock.set(js.Now, sent, time.Now())
+				// Every fire after the cursor is owed. A job that never fired
+				// owes the fires since an earlier holder registered it (its
+				// first fire may have come due while nobody held the lease);
+				// a job never registered owes nothing before now.
 				cursor := js.LastFire
-				if cursor.IsZero() { // a new job: its first fire is its next one from now
+				if cursor.IsZero() {
+					cursor = js.Registered
+				}
+				if cursor.IsZero() {
 					cursor = js.Now
 				}
 				t.states[name] = &jobState{job: j, cursor: cursor}

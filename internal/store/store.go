@@ -191,16 +191,22 @@ type JobState struct {
 	Paused   bool
 	LastFire time.Time // zero for a job that never fired
 	Now      time.Time // the database clock
+	// Registered is when a holder registered the job before this call; zero
+	// the first time. A job that never fired owes the fires after it.
+	Registered time.Time
 }
 
 // SyncJob calls sync_job.
 func (s *Store) SyncJob(ctx context.Context, lock, owner string, token uint64, job, schedule string) (JobState, error) {
 	var st JobState
-	var last sql.NullInt64
+	var last, registered sql.NullInt64
 	var now int64
-	err := s.one(ctx, querySyncJob, []any{lock, owner, token, job, schedule}, &st.Paused, &last, &now)
+	err := s.one(ctx, querySyncJob, []any{lock, owner, token, job, schedule}, &st.Paused, &last, &now, &registered)
 	if last.Valid {
 		st.LastFire = FromMillis(last.Int64)
+	}
+	if registered.Valid {
+		st.Registered = FromMillis(registered.Int64)
 	}
 	st.Now = FromMillis(now)
 	return st, err
