@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"time"
 )
@@ -17,9 +18,11 @@ type Latency struct {
 
 // sample is a statement measured in turn with the others.
 type sample struct {
-	name string
-	run  func(ctx context.Context) error
-	d    []time.Duration
+	name  string
+	write bool // measured in the phase of writes
+	floor bool // one of floorProcedures
+	run   func(ctx context.Context) error
+	d     []time.Duration
 }
 
 func (s *sample) latency() Latency {
@@ -56,6 +59,35 @@ type MicroResult struct {
 	Poll       map[string]Latency // by lease
 	Renew      map[string]Latency
 	PollAwait0 Latency // Soloist's own follower call, await_lease with no wait
+	// Floor is what a procedure call costs on this server, whatever it
+	// does: the least a poll in a procedure can take (see floorProcedures).
+	Floor []Latency
+}
+
+// floorProcedures are created in the benchmark's database to show what part
+// of a poll's time any stored procedure pays: an empty call, one read by
+// primary key, and the least that try_acquire's contract allows (one result
+// set, so the follower's answer is read into variables and returned after
+// an IF that would otherwise fall through to the full algorithm).
+var floorProcedures = []struct{ name, proc, body string }{
+	{"a procedure that returns SELECT 1", "bench_floor_empty", "SELECT 1"},
+	{"a procedure that reads the lease row by primary key", "bench_floor_read", `
+		SELECT 0 AS acquired, token, CONVERT(holder USING utf8mb4) AS holder,
+		       CEIL(TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) / 1000) AS expires_in_ms
+		  FROM leases WHERE name = p_lock AND holder <> p_owner AND expires_at > UTC_TIMESTAMP(6)`},
+	{"the same read into variables, an IF, and SELECT of them", "bench_floor_branch", `
+		BEGIN
+		    DECLARE v_token BIGINT UNSIGNED;
+		    DECLARE v_holder VARBINARY(1020);
+		    DECLARE v_left_us BIGINT;
+		    SELECT MAX(token), MAX(holder), MAX(TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at))
+		      INTO v_token, v_holder, v_left_us
+		      FROM leases WHERE name = p_lock AND holder <> p_owner AND expires_at > UTC_TIMESTAMP(6);
+		    IF v_token IS NOT NULL THEN
+		        SELECT 0 AS acquired, v_token AS token, CONVERT(v_holder USING utf8mb4) AS holder,
+		               CEIL(v_left_us / 1000) AS expires_in_ms;
+		    END IF;
+		END`},
 }
 
 // Leases are the ones the benchmark compares, Soloist first.
@@ -63,11 +95,14 @@ var Leases = []string{"Soloist", "ShedLock", "Quartz", "GET_LOCK"}
 
 var altKinds = map[string]string{"ShedLock": "shedlock", "Quartz": "quartz", "GET_LOCK": "getlock"}
 
-// Micro measures, on one connection and interleaved so that the machine's
-// noise hits all alike: SELECT 1, a single-row autocommit UPDATE by primary
-// key, and for each lease the follower's poll of a lock another session
-// holds and the holder's renewal. Statements are prepared once, as the
-// runner prepares its own.
+// Micro measures, on one connection, SELECT 1, a single-row autocommit
+// UPDATE by primary key, and for each lease the follower's poll of a lock
+// another session holds and the holder's renewal. Statements are prepared
+// once, as the runner prepares its own. Reads (SELECT 1 and the polls) and
+// writes (the UPDATE and the renewals) are measured in two phases, each in a
+// new random order every round, so that the machine's noise, and the
+// background work a durable commit leaves behind, hits every statement of a
+// comparison alike.
 func Micro(ctx context.Context, db *sql.DB, rounds int) (*MicroResult, error) {
 	holderConn, err := db.Conn(ctx)
 	if err != nil {
@@ -122,6 +157,7 @@ func Micro(ctx context.Context, db *sql.DB, rounds int) (*MicroResult, error) {
 	if err := add("UPDATE by PK", "UPDATE bench_plain SET v = v + 1 WHERE id = 1"); err != nil {
 		return nil, err
 	}
+	samples[len(samples)-1].write = true
 	if err := add("Soloist poll", "CALL try_acquire(?, ?, ?)", held, me, 10000); err != nil {
 		return nil, err
 	}
@@ -130,6 +166,17 @@ func Micro(ctx context.Context, db *sql.DB, rounds int) (*MicroResult, error) {
 	}
 	if err := add("Soloist renew", "CALL heartbeat(?, ?, ?, ?)", mine, me, token, 3600000); err != nil {
 		return nil, err
+	}
+	samples[len(samples)-1].write = true
+	for _, f := range floorProcedures {
+		create := "CREATE PROCEDURE " + f.proc + "(IN p_lock LONGBLOB, IN p_owner LONGBLOB, IN p_ttl_ms BIGINT) " + f.body
+		if _, err := conn.ExecContext(ctx, create); err != nil {
+			return nil, fmt.Errorf("%s: %w", f.proc, err)
+		}
+		if err := add(f.name, "CALL "+f.proc+"(?, ?, ?)", held, me, 10000); err != nil {
+			return nil, err
+		}
+		samples[len(samples)-1].floor = true
 	}
 
 	// The alternatives: the holder session takes bench-held, this one
@@ -171,7 +218,7 @@ func Micro(ctx context.Context, db *sql.DB, rounds int) (*MicroResult, error) {
 				}
 				return err
 			}},
-			&sample{name: name + " renew", run: func(ctx context.Context) error {
+			&sample{name: name + " renew", write: true, run: func(ctx context.Context) error {
 				ok, err := mineLease.renew(ctx)
 				if !ok && err == nil {
 					return fmt.Errorf("%s: the holder lost its lock", name)
@@ -181,18 +228,31 @@ func Micro(ctx context.Context, db *sql.DB, rounds int) (*MicroResult, error) {
 		)
 	}
 
-	for range rounds {
+	for _, write := range []bool{false, true} {
+		var phase []*sample
 		for _, s := range samples {
-			t := time.Now()
-			if err := s.run(ctx); err != nil {
-				return nil, fmt.Errorf("%s: %w", s.name, err)
+			if s.write == write {
+				phase = append(phase, s)
 			}
-			s.d = append(s.d, time.Since(t))
+		}
+		for range rounds {
+			rand.Shuffle(len(phase), func(i, j int) { phase[i], phase[j] = phase[j], phase[i] })
+			for _, s := range phase {
+				t := time.Now()
+				if err := s.run(ctx); err != nil {
+					return nil, fmt.Errorf("%s: %w", s.name, err)
+				}
+				s.d = append(s.d, time.Since(t))
+			}
 		}
 	}
 	r := &MicroResult{Rounds: rounds, Poll: map[string]Latency{}, Renew: map[string]Latency{}}
 	for _, s := range samples {
 		l := s.latency()
+		if s.floor {
+			r.Floor = append(r.Floor, l)
+			continue
+		}
 		switch s.name {
 		case "SELECT 1":
 			r.SelectOne = l
