@@ -11,6 +11,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/soloist-dev/soloist/internal/dbtest"
+	"github.com/soloist-dev/soloist/internal/store"
 )
 
 // A procedure call with valid arguments, to spoil one at a time.
@@ -83,18 +84,7 @@ func call(db *sql.DB, c procCall, args []any) error {
 	if err != nil {
 		return err
 	}
-	for {
-		for rows.Next() {
-		}
-		if !rows.NextResultSet() {
-			break
-		}
-	}
-	if err := rows.Err(); err != nil {
-		rows.Close()
-		return err
-	}
-	return rows.Close()
+	return store.CloseRows(rows)
 }
 
 // tableSnapshot is every row of every table of the schema, as text.

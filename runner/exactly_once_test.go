@@ -118,7 +118,7 @@ func TestEachFireRunsExactlyOnceAcrossLeaderChanges(t *testing.T) {
 			if err := l.proxy.Blackhole(); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 10*time.Second, "another runner to take over", func() bool {
+			dbtest.WaitFor(t, 10*time.Second, "another runner to take over", func() bool {
 				n := leader()
 				return n != nil && n != l
 			})

@@ -96,18 +96,6 @@ func (s *started) waitLead(t testing.TB, within time.Duration) uint64 {
 	}
 }
 
-// waitFor polls cond every 20ms until it holds or fails the test after d.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // run is a row of the runs table.
 type run struct {
 	Job, Owner, Outcome, Message string

@@ -228,7 +228,7 @@ func TestGracefulStopFinishesRunsAndHandsTheLeaseOver(t *testing.T) {
 		t.Fatalf("a's term ended %s and b's began %v later; want released, and before a's lease could have expired", reason, gap)
 	}
 	t.Logf("handover took %v (database time)", gap)
-	waitFor(t, 5*time.Second, "b to run the job", func() bool {
+	dbtest.WaitFor(t, 5*time.Second, "b to run the job", func() bool {
 		for _, r := range runs(t, d.DB, "g") {
 			if r.Token == tokB && r.Outcome == "succeeded" {
 				return true
@@ -274,7 +274,7 @@ func TestStepsDownInsideItsTrustWindowWhenTheDatabaseIsUnreachable(t *testing.T)
 	a := startHooked(t, viaProxy, "g", []runner.Job{job}, hooks, runner.WithTTL(ttl), runner.WithOwner("10.0.0.1/a"))
 	a.waitLead(t, 5*time.Second)
 	b := startRunner(t, d.DB, "g", []runner.Job{job}, runner.WithTTL(ttl), runner.WithOwner("10.0.0.2/b"))
-	waitFor(t, 5*time.Second, "a to renew and run the job", func() bool {
+	dbtest.WaitFor(t, 5*time.Second, "a to renew and run the job", func() bool {
 		return lastRenewSent.Load() != 0 && len(runs(t, d.DB, "g")) > 0
 	})
 
@@ -298,7 +298,7 @@ func TestStepsDownInsideItsTrustWindowWhenTheDatabaseIsUnreachable(t *testing.T)
 	proxy.Heal()
 	// a reports what happened to its run once the database is back; b had
 	// marked it abandoned meanwhile.
-	waitFor(t, 15*time.Second, "a's run to be recorded as lost", func() bool {
+	dbtest.WaitFor(t, 15*time.Second, "a's run to be recorded as lost", func() bool {
 		for _, r := range runs(t, d.DB, "g") {
 			if r.Token == got.fire.Token && r.Fire.Equal(got.fire.Time) {
 				return r.Outcome == "lost"
@@ -307,7 +307,7 @@ func TestStepsDownInsideItsTrustWindowWhenTheDatabaseIsUnreachable(t *testing.T)
 		return false
 	})
 	// b goes on running the job; nothing ran twice.
-	waitFor(t, 5*time.Second, "b to run the job", func() bool {
+	dbtest.WaitFor(t, 5*time.Second, "b to run the job", func() bool {
 		for _, r := range runs(t, d.DB, "g") {
 			if r.Token == tokB {
 				return true
@@ -384,7 +384,7 @@ func TestMissedFirePolicies(t *testing.T) {
 			job := runner.Job{Name: "tick", Schedule: "@every 1s", Missed: tc.missed, Run: noop}
 			s := startRunner(t, d.DB, "g", []runner.Job{job}, runner.WithTTL(time.Second))
 			s.waitLead(t, 5*time.Second)
-			waitFor(t, 10*time.Second, "fires after the backlog", func() bool {
+			dbtest.WaitFor(t, 10*time.Second, "fires after the backlog", func() bool {
 				rs := runs(t, d.DB, "g")
 				return len(rs) > 0 && rs[len(rs)-1].Fire.After(started.Add(time.Second))
 			})
@@ -434,7 +434,7 @@ func TestAFirstFireDueWhileNobodyLedIsCaughtUp(t *testing.T) {
 	a := startRunner(t, d.DB, "g", []runner.Job{job}, runner.WithTTL(time.Second))
 	a.waitLead(t, 5*time.Second)
 	var registered time.Time
-	waitFor(t, 5*time.Second, "the job's registration", func() bool {
+	dbtest.WaitFor(t, 5*time.Second, "the job's registration", func() bool {
 		err := d.DB.QueryRow("SELECT synced_at FROM jobs WHERE lease_name = 'g' AND name = 'first' AND synced_at IS NOT NULL").Scan(&registered)
 		return err == nil
 	})
@@ -450,7 +450,7 @@ func TestAFirstFireDueWhileNobodyLedIsCaughtUp(t *testing.T) {
 	}
 	b := startRunner(t, d.DB, "g", []runner.Job{job}, runner.WithTTL(time.Second))
 	b.waitLead(t, 5*time.Second)
-	waitFor(t, 5*time.Second, "the owed first fire", func() bool { return len(runs(t, d.DB, "g")) > 0 })
+	dbtest.WaitFor(t, 5*time.Second, "the owed first fire", func() bool { return len(runs(t, d.DB, "g")) > 0 })
 	b.stop(t)
 
 	r := runs(t, d.DB, "g")[0]
@@ -508,7 +508,7 @@ func TestConcurrencyPolicies(t *testing.T) {
 				}}
 			s := startRunner(t, d.DB, "g", []runner.Job{job}, runner.WithTTL(time.Second))
 			s.waitLead(t, 5*time.Second)
-			waitFor(t, 15*time.Second, "four runs", func() bool { n, _ := c.get(); return n >= 4 })
+			dbtest.WaitFor(t, 15*time.Second, "four runs", func() bool { n, _ := c.get(); return n >= 4 })
 			s.stop(t)
 			rs := runs(t, d.DB, "g")
 			checkEachFireOnce(t, rs)
@@ -532,7 +532,7 @@ func TestTimeoutCancelsTheRun(t *testing.T) {
 	if cause := <-causes; !errors.Is(cause, runner.ErrTimedOut) {
 		t.Fatalf("cause %v, want ErrTimedOut", cause)
 	}
-	waitFor(t, 5*time.Second, "the run recorded as timed out", func() bool {
+	dbtest.WaitFor(t, 5*time.Second, "the run recorded as timed out", func() bool {
 		rs := runs(t, d.DB, "g")
 		return len(rs) > 0 && rs[0].Outcome == "timed_out"
 	})
@@ -551,14 +551,14 @@ func TestPausedJobsDoNotFire(t *testing.T) {
 		{Name: "active", Schedule: "@every 1s", Run: func(context.Context, runner.Fire) error { active.Add(1); return nil }},
 	}
 	s := startRunner(t, d.DB, "g", jobs, runner.WithTTL(time.Second))
-	waitFor(t, 10*time.Second, "three runs of the active job", func() bool { return active.Load() >= 3 })
+	dbtest.WaitFor(t, 10*time.Second, "three runs of the active job", func() bool { return active.Load() >= 3 })
 	if n := paused.Load(); n != 0 {
 		t.Fatalf("the paused job ran %d times", n)
 	}
 	if _, err := d.DB.Exec("UPDATE jobs SET paused_at = NULL WHERE name = 'paused'"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the resumed job to run", func() bool { return paused.Load() > 0 })
+	dbtest.WaitFor(t, 5*time.Second, "the resumed job to run", func() bool { return paused.Load() > 0 })
 	s.stop(t)
 	// Resuming does not catch up the fires that passed while paused.
 	if n := paused.Load(); n > 3 {
@@ -572,12 +572,12 @@ func TestJobsCanBeReplacedWhileRunning(t *testing.T) {
 	var first, second atomic.Int32
 	s := startRunner(t, d.DB, "g", []runner.Job{{Name: "first", Schedule: "@every 1s",
 		Run: func(context.Context, runner.Fire) error { first.Add(1); return nil }}}, runner.WithTTL(time.Second))
-	waitFor(t, 5*time.Second, "the first job to run", func() bool { return first.Load() > 0 })
+	dbtest.WaitFor(t, 5*time.Second, "the first job to run", func() bool { return first.Load() > 0 })
 	if err := s.SetJobs(runner.Job{Name: "second", Schedule: "@every 1s",
 		Run: func(context.Context, runner.Fire) error { second.Add(1); return nil }}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the second job to run", func() bool { return second.Load() > 0 })
+	dbtest.WaitFor(t, 5*time.Second, "the second job to run", func() bool { return second.Load() > 0 })
 	before := first.Load()
 	time.Sleep(1500 * time.Millisecond)
 	if first.Load() > before+1 {
@@ -634,7 +634,7 @@ func TestRunsWithNothingButExecuteOnTheProcedures(t *testing.T) {
 	}}
 	s := startRunner(t, db, "g", []runner.Job{job}, runner.WithTTL(time.Second))
 	s.waitLead(t, 5*time.Second)
-	waitFor(t, 5*time.Second, "two runs", func() bool { return ran.Load() >= 2 })
+	dbtest.WaitFor(t, 5*time.Second, "two runs", func() bool { return ran.Load() >= 2 })
 	s.stop(t)
 	if rs := runs(t, d.DB, "g"); len(rs) < 2 || rs[0].Outcome != "succeeded" {
 		t.Fatalf("runs: %+v", rs)

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+
+	"github.com/soloist-dev/soloist/internal/store"
 )
 
 // Latency is the distribution of one call's round trips.
@@ -37,18 +39,7 @@ func queryAll(ctx context.Context, st *sql.Stmt, args ...any) error {
 	if err != nil {
 		return err
 	}
-	for {
-		for rows.Next() {
-		}
-		if !rows.NextResultSet() {
-			break
-		}
-	}
-	if err := rows.Err(); err != nil {
-		rows.Close()
-		return err
-	}
-	return rows.Close()
+	return store.CloseRows(rows)
 }
 
 // MicroResult is the follower-poll and holder-renewal figures.

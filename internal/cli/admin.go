@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/soloist-dev/soloist"
-	"github.com/soloist-dev/soloist/internal/report"
+	"github.com/soloist-dev/soloist/internal/store"
 )
 
 // adminCall runs one admin procedure and scans its row.
@@ -33,7 +33,7 @@ func adminCall(ctx context.Context, env *IO, dsn, query string, args []any, dest
 		rows.Close()
 		return err
 	}
-	return report.CloseRows(rows)
+	return store.CloseRows(rows)
 }
 
 func releaseCommand(ctx context.Context, env *IO, args []string) error {

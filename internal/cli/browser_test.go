@@ -181,7 +181,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	for i, owner := range owners {
 		runners[owner] = start(t, append(env, "SOLOIST_OWNER="+owner), "run", "--crontab", ct)
 		if i == 0 {
-			waitFor(t, 10*time.Second, "web-1 to lead", func() bool { return dbHolder(t, d.DB, "app") == owner })
+			dbtest.WaitFor(t, 10*time.Second, "web-1 to lead", func() bool { return dbHolder(t, d.DB, "app") == owner })
 		}
 	}
 	dash := start(t, append(env, "SOLOIST_HTTP=127.0.0.1:0", "SOLOIST_REFRESH=1s"), "dashboard")
@@ -193,7 +193,7 @@ func TestDashboardInABrowser(t *testing.T) {
 		r := soloistCmd(t, env, "runs", "--job", "import-feed", "--json", "--limit", "1")
 		return strings.Contains(r.stdout, `"failed"`)
 	}
-	waitFor(t, 20*time.Second, "import-feed to fail once", failed)
+	dbtest.WaitFor(t, 20*time.Second, "import-feed to fail once", failed)
 	if long { // let web-1's term fill a minute of the timeline
 		time.Sleep(75 * time.Second)
 	}
@@ -234,7 +234,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the page did not show a new leader after the release: %v", err)
 	}
-	waitFor(t, 10*time.Second, "the database to agree with the page", func() bool { return dbHolder(t, d.DB, "app") == next })
+	dbtest.WaitFor(t, 10*time.Second, "the database to agree with the page", func() bool { return dbHolder(t, d.DB, "app") == next })
 	if mark, err := chromedp.Run(tab, chromedp.Evaluate[int](`window.soloistTestMark || 0`)); err != nil || mark != 7 {
 		t.Fatalf("the page was reloaded rather than updated in place (%v)", err)
 	}
@@ -247,12 +247,12 @@ func TestDashboardInABrowser(t *testing.T) {
 		// and records the fires nobody could start in time as missed.
 		time.Sleep(75 * time.Second)
 		runners[shown].stop(t, syscall.SIGTERM, 15*time.Second)
-		waitFor(t, 10*time.Second, "send-reminders to be running", func() bool {
+		dbtest.WaitFor(t, 10*time.Second, "send-reminders to be running", func() bool {
 			r := soloistCmd(t, env, "runs", "--job", "send-reminders", "--json", "--limit", "1")
 			return strings.Contains(r.stdout, `"running"`)
 		})
 		runners[next].stop(t, syscall.SIGKILL, 10*time.Second)
-		waitFor(t, 15*time.Second, "the third runner to lead", func() bool {
+		dbtest.WaitFor(t, 15*time.Second, "the third runner to lead", func() bool {
 			h := dbHolder(t, d.DB, "app")
 			return h != "" && h != shown && h != next
 		})

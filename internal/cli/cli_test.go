@@ -221,7 +221,7 @@ GREETING="hello there"
 		p := start(t, append(env, fmt.Sprintf("SOLOIST_OWNER=10.0.0.%d/runner-%d", i+1, i)), "run", "--crontab", ct)
 		runners = append(runners, p)
 	}
-	waitFor(t, 20*time.Second, "five tick runs", func() bool {
+	dbtest.WaitFor(t, 20*time.Second, "five tick runs", func() bool {
 		files, _ := filepath.Glob(filepath.Join(out, "tick.*"))
 		return len(files) >= 5
 	})
@@ -262,7 +262,7 @@ GREETING="hello there"
 	if code := leader.stop(t, syscall.SIGTERM, 15*time.Second); code != 0 {
 		t.Fatalf("leader exited %d after SIGTERM", code)
 	}
-	waitFor(t, 10*time.Second, "another runner to lead", func() bool {
+	dbtest.WaitFor(t, 10*time.Second, "another runner to lead", func() bool {
 		st := statusJSON(t, []string{"SOLOIST_DSN=" + d.DSN()})
 		return st.Groups[0].Status == "held" && *st.Groups[0].Holder != *g.Holder
 	})
@@ -291,7 +291,7 @@ func TestStatusAndRunsJSONAreStable(t *testing.T) {
 	ct := writeFile(t, "crontab", "# soloist: name=ok\n* * * * * * true\n# soloist: name=daily\n0 2 * * * true\n")
 	env := []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_GROUP=golden", "SOLOIST_TTL=1s"}
 	p := start(t, append(env, "SOLOIST_OWNER=10.0.0.1/golden"), "run", "--crontab", ct)
-	waitFor(t, 10*time.Second, "a run of ok", func() bool {
+	dbtest.WaitFor(t, 10*time.Second, "a run of ok", func() bool {
 		r := soloistCmd(t, env, "runs", "--json", "--job", "ok")
 		return strings.Contains(r.stdout, `"succeeded"`)
 	})
@@ -361,7 +361,7 @@ func TestAdminCommands(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.stdout, "revoked the lease of 10.0.0.1/a") {
 			t.Fatalf("release: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
-		waitFor(t, 10*time.Second, "b to lead", func() bool { return holder() == "10.0.0.2/b" })
+		dbtest.WaitFor(t, 10*time.Second, "b to lead", func() bool { return holder() == "10.0.0.2/b" })
 	})
 
 	t.Run("PauseStopsFiresAndResumeRestartsThem", func(t *testing.T) {
@@ -381,7 +381,7 @@ func TestAdminCommands(t *testing.T) {
 		if r := soloistCmd(t, env, "resume", "--job", "tick"); r.code != 0 {
 			t.Fatalf("resume: exit %d\n%s", r.code, r.stderr)
 		}
-		waitFor(t, 5*time.Second, "the job to run again", func() bool {
+		dbtest.WaitFor(t, 5*time.Second, "the job to run again", func() bool {
 			now, _ := os.ReadFile(filepath.Join(out, "tick"))
 			return len(now) > len(after)
 		})
@@ -399,7 +399,7 @@ func TestAdminCommands(t *testing.T) {
 		}
 		// b holds the lease but is not listed: revoke it; only a may take over.
 		soloistCmd(t, env, "release")
-		waitFor(t, 10*time.Second, "a to lead", func() bool { return holder() == "10.0.0.1/a" })
+		dbtest.WaitFor(t, 10*time.Second, "a to lead", func() bool { return holder() == "10.0.0.1/a" })
 		// a dies: b, not listed, must not take over; the group waits.
 		a.stop(t, syscall.SIGKILL, 5*time.Second)
 		time.Sleep(2500 * time.Millisecond)
@@ -410,7 +410,7 @@ func TestAdminCommands(t *testing.T) {
 		if r := soloistCmd(t, env, "allow", "--host", "10.0.0.2/"); r.code != 0 {
 			t.Fatal(r.stderr)
 		}
-		waitFor(t, 10*time.Second, "b to lead", func() bool { return holder() == "10.0.0.2/b" })
+		dbtest.WaitFor(t, 10*time.Second, "b to lead", func() bool { return holder() == "10.0.0.2/b" })
 		r := soloistCmd(t, env, "disallow", "--host", "10.0.0.2")
 		if r.code != 0 || !strings.Contains(r.stdout, "steps down") {
 			t.Fatalf("disallow of the holder: exit %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -419,7 +419,7 @@ func TestAdminCommands(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.stdout, "every runner may lead") {
 			t.Fatalf("disallow of the last host: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
-		waitFor(t, 10*time.Second, "b to lead again", func() bool { return holder() == "10.0.0.2/b" })
+		dbtest.WaitFor(t, 10*time.Second, "b to lead again", func() bool { return holder() == "10.0.0.2/b" })
 	})
 }
 
@@ -483,15 +483,15 @@ func TestLostLeaseKillsTheWholeProcessGroup(t *testing.T) {
 		out, _ := exec.Command("pgrep", "-f", marker).Output()
 		return len(strings.TrimSpace(string(out))) > 0
 	}
-	waitFor(t, 10*time.Second, "the command to start", alive)
+	dbtest.WaitFor(t, 10*time.Second, "the command to start", alive)
 	// An operator revokes the lease: the runner's next heartbeat is refused,
 	// its term ends as a lost lease, and the command's group goes.
 	if r := soloistCmd(t, env, "release"); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
 	p.waitLog(t, "stopping the command", 10*time.Second)
-	waitFor(t, 5*time.Second, "every process of the command to end", func() bool { return !alive() })
-	waitFor(t, 10*time.Second, "the run recorded as lost", func() bool {
+	dbtest.WaitFor(t, 5*time.Second, "every process of the command to end", func() bool { return !alive() })
+	dbtest.WaitFor(t, 10*time.Second, "the run recorded as lost", func() bool {
 		r := soloistCmd(t, env, "runs", "--json", "--limit", "1")
 		return strings.Contains(r.stdout, `"lost"`)
 	})
@@ -512,7 +512,7 @@ func TestARunnerWorksWithTheGrantsOfItsRole(t *testing.T) {
 	env := []string{"SOLOIST_DSN=" + cfg.FormatDSN(), "SOLOIST_TTL=1s"}
 	ct := writeFile(t, "crontab", "# soloist: name=tick\n* * * * * * true\n")
 	start(t, env, "run", "--crontab", ct)
-	waitFor(t, 10*time.Second, "a run, seen with the runner's own credentials", func() bool {
+	dbtest.WaitFor(t, 10*time.Second, "a run, seen with the runner's own credentials", func() bool {
 		r := soloistCmd(t, env, "runs", "--json")
 		return strings.Contains(r.stdout, `"succeeded"`)
 	})

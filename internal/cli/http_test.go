@@ -109,7 +109,7 @@ func TestRunServesMetricsProbesAndTheDashboard(t *testing.T) {
 		v, _ := sample(scrape(t, addr), name, labels...)
 		return v
 	}
-	waitFor(t, 10*time.Second, "a to report a failed and a succeeded run", func() bool {
+	dbtest.WaitFor(t, 10*time.Second, "a to report a failed and a succeeded run", func() bool {
 		return value(addrA, "soloist_runs_total", "group", "web", "job", "fails", "outcome", "failed") >= 1 &&
 			value(addrA, "soloist_runs_total", "group", "web", "job", "tick", "outcome", "succeeded") >= 1
 	})
@@ -152,8 +152,8 @@ func TestRunServesMetricsProbesAndTheDashboard(t *testing.T) {
 	if r := soloistCmd(t, env, "release"); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
-	waitFor(t, 10*time.Second, "b to lead by its metrics", func() bool { return value(addrB, "soloist_leader", "group", "web") == 1 })
-	waitFor(t, 10*time.Second, "a's refused step-down by its metrics", func() bool {
+	dbtest.WaitFor(t, 10*time.Second, "b to lead by its metrics", func() bool { return value(addrB, "soloist_leader", "group", "web") == 1 })
+	dbtest.WaitFor(t, 10*time.Second, "a's refused step-down by its metrics", func() bool {
 		return value(addrA, "soloist_step_downs_total", "group", "web", "reason", "refused") == 1
 	})
 	if got := value(addrA, "soloist_leader", "group", "web"); got != 0 {
@@ -162,7 +162,7 @@ func TestRunServesMetricsProbesAndTheDashboard(t *testing.T) {
 	if got := value(addrB, "soloist_leader_changes_total", "group", "web"); got != 1 {
 		t.Errorf("b reports %v leader changes, want 1", got)
 	}
-	waitFor(t, 10*time.Second, "b's dashboard to show b leading, in its own marked lane", func() bool {
+	dbtest.WaitFor(t, 10*time.Second, "b's dashboard to show b leading, in its own marked lane", func() bool {
 		_, page := httpGet(t, "http://"+addrB+"/")
 		return strings.Contains(page, `<td class="holder mono">10.0.0.2/b</td>`) && strings.Contains(page, "10.0.0.2/b (this runner)")
 	})
@@ -218,7 +218,7 @@ func TestDashboardCommandServesAReadOnlyView(t *testing.T) {
 
 	p := start(t, append(env, "SOLOIST_HTTP=127.0.0.1:0", "SOLOIST_REFRESH=1s"), "dashboard")
 	addr := httpAddr(t, p, "soloist dashboard")
-	waitFor(t, 10*time.Second, "the page to show a as the holder", func() bool {
+	dbtest.WaitFor(t, 10*time.Second, "the page to show a as the holder", func() bool {
 		_, page := httpGet(t, "http://"+addr+"/")
 		return strings.Contains(page, `<td class="holder mono">10.0.0.1/a</td>`)
 	})

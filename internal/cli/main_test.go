@@ -165,18 +165,6 @@ func (p *process) waitLog(t testing.TB, s string, d time.Duration) {
 	}
 }
 
-// waitFor polls cond every 50ms until it holds or fails the test after d.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // writeFile writes a file in the test's temporary directory.
 func writeFile(t testing.TB, name, content string) string {
 	t.Helper()

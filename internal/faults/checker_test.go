@@ -108,18 +108,6 @@ func (c *cluster) lastStartBy(owner string, token uint64) *execution {
 	return last
 }
 
-// waitForCond polls cond every 20ms until it holds, or fails the test.
-func waitForCond(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // figures are what a scenario found, printed by every fault test.
 type figures struct {
 	Executions     int

@@ -15,6 +15,7 @@ import (
 
 	"github.com/soloist-dev/soloist"
 	"github.com/soloist-dev/soloist/internal/dbtest"
+	"github.com/soloist-dev/soloist/internal/store"
 )
 
 // TestGalera runs Soloist on a three-node MariaDB Galera cluster on loopback
@@ -131,14 +132,7 @@ func galeraCall(ctx context.Context, q galeraQuerier, dest []any, query string, 
 			return err
 		}
 	}
-	for {
-		for rows.Next() {
-		}
-		if !rows.NextResultSet() {
-			break
-		}
-	}
-	return rows.Err()
+	return store.CloseRows(rows)
 }
 
 func galeraAcquire(ctx context.Context, q galeraQuerier, query string, args ...any) (galeraLease, error) {
@@ -221,7 +215,7 @@ func fenceExperiment(t *testing.T, g *dbtest.Galera, cfg *mysql.Config, lock str
 	if err != nil || !a.acquired {
 		t.Fatalf("A's try_acquire on node 0: %+v, %v", a, err)
 	}
-	waitForCond(t, 10*time.Second, "node 1 to see A's lease", func() bool {
+	dbtest.WaitFor(t, 10*time.Second, "node 1 to see A's lease", func() bool {
 		var token uint64
 		_ = n1.QueryRow("SELECT token FROM leases WHERE name = ?", lock).Scan(&token)
 		return token == a.token
@@ -247,7 +241,7 @@ func fenceExperiment(t *testing.T, g *dbtest.Galera, cfg *mysql.Config, lock str
 			t.Fatal(err)
 		}
 	}
-	waitForCond(t, 10*time.Second, "A's lease to expire", func() bool {
+	dbtest.WaitFor(t, 10*time.Second, "A's lease to expire", func() bool {
 		var expired bool
 		_ = n1.QueryRow("SELECT expires_at <= UTC_TIMESTAMP(6) FROM leases WHERE name = ?", lock).Scan(&expired)
 		return expired

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/soloist-dev/soloist/internal/dbtest"
 )
 
 // TestPartitionTheLeader cuts the leading runner from the database through
@@ -37,7 +39,7 @@ func TestPartitionTheLeader(t *testing.T) {
 			for range rounds {
 				leader, token := c.waitHolder(nil, 20*time.Second)
 				var job *execution
-				waitForCond(t, 20*time.Second, "the leader to start the long job", func() bool {
+				dbtest.WaitFor(t, 20*time.Second, "the leader to start the long job", func() bool {
 					job = c.lastStartBy(leader.owner, token)
 					return job != nil && job.job == "long"
 				})
@@ -46,7 +48,7 @@ func TestPartitionTheLeader(t *testing.T) {
 				}
 				f.Faults++
 				c.waitHolder(leader, ttl+10*time.Second)
-				waitForCond(t, 10*time.Second, "the partitioned runner to step down", func() bool {
+				dbtest.WaitFor(t, 10*time.Second, "the partitioned runner to step down", func() bool {
 					return strings.Contains(leader.log.String(), "trust window passed")
 				})
 				leader.proxy.Heal()
@@ -54,7 +56,7 @@ func TestPartitionTheLeader(t *testing.T) {
 				// Its job was stopped before its lease could expire (the
 				// ledger's wall clock and the database's are this machine's).
 				var stopped *execution
-				waitForCond(t, 10*time.Second, "the partitioned runner's job to end", func() bool {
+				dbtest.WaitFor(t, 10*time.Second, "the partitioned runner's job to end", func() bool {
 					stopped = c.executions()[job.runID]
 					return stopped.end != 0
 				})

@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/soloist-dev/soloist/internal/dbtest"
 )
 
 // TestPauseTheLeader stops the leading runner with SIGSTOP for longer than
@@ -37,7 +39,7 @@ func TestPauseTheLeader(t *testing.T) {
 		leader, token := c.waitHolder(nil, 20*time.Second)
 		// Wait until the leader has a job in flight, then freeze the runner.
 		var job *execution
-		waitForCond(t, 20*time.Second, "the leader to start a job", func() bool {
+		dbtest.WaitFor(t, 20*time.Second, "the leader to start a job", func() bool {
 			job = c.lastStartBy(leader.owner, token)
 			return job != nil
 		})
@@ -52,7 +54,7 @@ func TestPauseTheLeader(t *testing.T) {
 			token uint64
 			at    time.Time
 		}{leader, token, time.Now()})
-		waitForCond(t, 10*time.Second, "the frozen runner to log that it stepped down", func() bool {
+		dbtest.WaitFor(t, 10*time.Second, "the frozen runner to log that it stepped down", func() bool {
 			return strings.Contains(leader.log.String(), "trust window passed")
 		})
 		time.Sleep(2 * time.Second)

@@ -32,6 +32,8 @@ import (
 
 	_ "github.com/go-sql-driver/mysql"
 	"golang.org/x/sys/unix"
+
+	"github.com/soloist-dev/soloist/internal/store"
 )
 
 // Event is one line of the ledger.
@@ -185,18 +187,7 @@ func fencedWrite(db *sql.DB, e Event) error {
 	if err != nil {
 		return err
 	}
-	for {
-		for rows.Next() {
-		}
-		if !rows.NextResultSet() {
-			break
-		}
-	}
-	if err := rows.Err(); err != nil {
-		rows.Close()
-		return err
-	}
-	if err := rows.Close(); err != nil {
+	if err := store.CloseRows(rows); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, "INSERT INTO fenced_writes (job, fire, token, owner) VALUES (?, ?, ?, ?)",

@@ -152,24 +152,13 @@ func (p *process) scrape(t *testing.T) []*dto.MetricFamily {
 	return fams
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestMetricsFollowForcedLeaderChanges(t *testing.T) {
 	t.Parallel()
 	d := dbtest.NewDatabase(t)
 	a := startProcess(t, d.DB, "10.0.0.1/a", tick, flaky)
-	waitFor(t, 10*time.Second, "a to lead", a.leading)
+	dbtest.WaitFor(t, 10*time.Second, "a to lead", a.leading)
 	b := startProcess(t, d.DB, "10.0.0.2/b", tick, flaky)
-	waitFor(t, 10*time.Second, "a to run both jobs", func() bool {
+	dbtest.WaitFor(t, 10*time.Second, "a to run both jobs", func() bool {
 		return a.value(t, "soloist_runs_total", "job", "tick", "outcome", "succeeded") >= 1 &&
 			a.value(t, "soloist_runs_total", "job", "flaky", "outcome", "failed") >= 1
 	})
@@ -181,8 +170,8 @@ func TestMetricsFollowForcedLeaderChanges(t *testing.T) {
 	if _, err := d.DB.Exec("CALL revoke_lease('g')"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "b to lead", b.leading)
-	waitFor(t, 10*time.Second, "a's step-down to be counted", func() bool {
+	dbtest.WaitFor(t, 10*time.Second, "b to lead", b.leading)
+	dbtest.WaitFor(t, 10*time.Second, "a's step-down to be counted", func() bool {
 		return a.value(t, "soloist_step_downs_total", "reason", "refused") == 1
 	})
 	if got := a.value(t, "soloist_heartbeat_failures_total", "reason", "refused"); got != 1 {
@@ -191,7 +180,7 @@ func TestMetricsFollowForcedLeaderChanges(t *testing.T) {
 
 	// b stops gracefully: it releases, and a leads again.
 	b.stop(t)
-	waitFor(t, 10*time.Second, "a to lead again", a.leading)
+	dbtest.WaitFor(t, 10*time.Second, "a to lead again", a.leading)
 
 	for _, tc := range []struct {
 		p    *process
@@ -274,23 +263,23 @@ func TestTrustWindowStepDownAndReadiness(t *testing.T) {
 	defer proxy.Close()
 	viaProxy := d.Open(t, func(c *mysql.Config) { c.Addr = proxy.Addr; c.Timeout = 300 * time.Millisecond })
 	a := startProcess(t, viaProxy, "10.0.0.1/a", tick)
-	waitFor(t, 10*time.Second, "a to lead", a.leading)
+	dbtest.WaitFor(t, 10*time.Second, "a to lead", a.leading)
 	startProcess(t, d.DB, "10.0.0.2/b", tick)
-	waitFor(t, 5*time.Second, "a to renew", func() bool { return a.value(t, "soloist_heartbeat_duration_seconds") > 0 })
-	waitFor(t, 5*time.Second, "a, leading and renewing, to be ready", func() bool { return a.m.Ready(ttl) == nil })
+	dbtest.WaitFor(t, 5*time.Second, "a to renew", func() bool { return a.value(t, "soloist_heartbeat_duration_seconds") > 0 })
+	dbtest.WaitFor(t, 5*time.Second, "a, leading and renewing, to be ready", func() bool { return a.m.Ready(ttl) == nil })
 
 	// a is cut from the database: its trust window passes, it steps down,
 	// and it stops being ready, but its loop goes on and it stays alive.
 	if err := proxy.Blackhole(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "a to step down at the end of its trust window", func() bool {
+	dbtest.WaitFor(t, 10*time.Second, "a to step down at the end of its trust window", func() bool {
 		return a.value(t, "soloist_step_downs_total", "reason", "trust_window") == 1
 	})
 	if a.value(t, "soloist_leader") != 0 || a.value(t, "soloist_heartbeat_failures_total", "reason", "error") < 1 {
 		t.Error("after a trust-window step-down: still leading, or no failed heartbeat counted")
 	}
-	waitFor(t, 10*time.Second, "a to be not ready", func() bool { return a.m.Ready(ttl) != nil })
+	dbtest.WaitFor(t, 10*time.Second, "a to be not ready", func() bool { return a.m.Ready(ttl) != nil })
 	if age := a.value(t, "soloist_last_heartbeat_age_seconds"); age <= ttl.Seconds() {
 		t.Errorf("a is not ready, yet its last heartbeat is only %vs old", age)
 	}
@@ -300,7 +289,7 @@ func TestTrustWindowStepDownAndReadiness(t *testing.T) {
 	if err := proxy.Reset(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "a's failed lease attempts to be counted", func() bool {
+	dbtest.WaitFor(t, 10*time.Second, "a's failed lease attempts to be counted", func() bool {
 		return a.value(t, "soloist_acquire_errors_total") >= 1
 	})
 	if err := a.m.Alive(time.Minute); err != nil {
@@ -311,7 +300,7 @@ func TestTrustWindowStepDownAndReadiness(t *testing.T) {
 	}
 
 	proxy.Heal()
-	waitFor(t, 15*time.Second, "a to be ready again", func() bool { return a.m.Ready(ttl) == nil })
+	dbtest.WaitFor(t, 15*time.Second, "a to be ready again", func() bool { return a.m.Ready(ttl) == nil })
 }
 
 func TestMissedAndAbandonedFiresAreCounted(t *testing.T) {
@@ -326,7 +315,7 @@ func TestMissedAndAbandonedFiresAreCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := startProcess(t, d.DB, "10.0.0.1/a", tick)
-	waitFor(t, 10*time.Second, "the piled-up fires to be handled", func() bool {
+	dbtest.WaitFor(t, 10*time.Second, "the piled-up fires to be handled", func() bool {
 		return a.value(t, "soloist_runs_total", "job", "tick", "outcome", "succeeded") >= 2
 	})
 	a.stop(t)

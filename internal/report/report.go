@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/soloist-dev/soloist/internal/store"
 	"github.com/soloist-dev/soloist/runner"
 )
 
@@ -164,7 +165,7 @@ func readGroups(ctx context.Context, db *sql.DB, group string, st *Status, byNam
 		byName[g.Name] = len(st.Groups)
 		st.Groups = append(st.Groups, g)
 	}
-	return CloseRows(rows)
+	return store.CloseRows(rows)
 }
 
 func readJobs(ctx context.Context, db *sql.DB, group string, now time.Time, st *Status, byName map[string]int) error {
@@ -195,7 +196,7 @@ func readJobs(ctx context.Context, db *sql.DB, group string, now time.Time, st *
 		}
 		st.Groups[i].Jobs = append(st.Groups[i].Jobs, j)
 	}
-	return CloseRows(rows)
+	return store.CloseRows(rows)
 }
 
 // Runs reads the run history, newest fire first.
@@ -214,7 +215,7 @@ func Runs(ctx context.Context, db *sql.DB, q RunQuery) ([]Run, error) {
 		}
 		runs = append(runs, r)
 	}
-	return runs, CloseRows(rows)
+	return runs, store.CloseRows(rows)
 }
 
 // Terms reads the terms of every group (or only group, when it is not "")
@@ -234,21 +235,7 @@ func Terms(ctx context.Context, db *sql.DB, group string, since time.Time) ([]Te
 		}
 		terms = append(terms, t)
 	}
-	return terms, CloseRows(rows)
-}
-
-// CloseRows reads what is left of a CALL's results (a procedure's status
-// result among them) and reports any error, then closes rows.
-func CloseRows(rows *sql.Rows) error {
-	for rows.NextResultSet() {
-		for rows.Next() {
-		}
-	}
-	err := rows.Err()
-	if cerr := rows.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return terms, store.CloseRows(rows)
 }
 
 // nullable is NULL for "", which the report procedures read as "all".

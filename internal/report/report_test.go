@@ -12,6 +12,7 @@ import (
 
 	"github.com/soloist-dev/soloist/internal/dbtest"
 	"github.com/soloist-dev/soloist/internal/report"
+	"github.com/soloist-dev/soloist/internal/store"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -23,7 +24,7 @@ func call(t *testing.T, db *sql.DB, query string, args ...any) {
 	if err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
-	if err := report.CloseRows(rows); err != nil {
+	if err := store.CloseRows(rows); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
 }

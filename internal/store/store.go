@@ -79,7 +79,7 @@ func (s *Store) one(ctx context.Context, query string, args []any, dest ...any) 
 }
 
 // scanOne scans the first row of rows into dest and reads the rest of the
-// CALL's results, so that the connection is free for the next statement.
+// CALL's results.
 func scanOne(rows *sql.Rows, dest []any) error {
 	defer rows.Close()
 	if !rows.Next() {
@@ -91,14 +91,22 @@ func scanOne(rows *sql.Rows, dest []any) error {
 	if err := rows.Scan(dest...); err != nil {
 		return err
 	}
+	return CloseRows(rows)
+}
+
+// CloseRows reads what is left of a CALL's results (a procedure's status
+// result among them) and reports any error, then closes rows, so that the
+// connection is free for the next statement.
+func CloseRows(rows *sql.Rows) error {
 	for rows.NextResultSet() {
 		for rows.Next() {
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return err
+	err := rows.Err()
+	if cerr := rows.Close(); err == nil {
+		err = cerr
 	}
-	return rows.Close()
+	return err
 }
 
 func callError(query string, err error) error {

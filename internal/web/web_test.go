@@ -115,17 +115,6 @@ func holder(t *testing.T, db *sql.DB) string {
 	return h.String
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // external finds what a page could fetch from elsewhere: an absolute or a
 // protocol-relative URL.
 var external = regexp.MustCompile(`(?i)https?://|(src|href|url)\s*[=(]\s*["']?//`)
@@ -134,10 +123,10 @@ func TestDashboardShowsALiveGroup(t *testing.T) {
 	t.Parallel()
 	d := dbtest.NewDatabase(t)
 	_, stopA := startRunner(t, d.DB, "10.0.0.1/web-1")
-	waitFor(t, 10*time.Second, "web-1 to lead", func() bool { return holder(t, d.DB) == "10.0.0.1/web-1" })
+	dbtest.WaitFor(t, 10*time.Second, "web-1 to lead", func() bool { return holder(t, d.DB) == "10.0.0.1/web-1" })
 	startRunner(t, d.DB, "10.0.0.2/web-2")
 	srv, _ := serve(t, d.DB)
-	waitFor(t, 10*time.Second, "a failed run", func() bool {
+	dbtest.WaitFor(t, 10*time.Second, "a failed run", func() bool {
 		for _, r := range apiStatus(t, srv.URL).Runs {
 			if r.Outcome == "failed" {
 				return true
@@ -238,7 +227,7 @@ func TestDashboardShowsALiveGroup(t *testing.T) {
 
 	t.Run("ATakeoverShowsOnThePage", func(t *testing.T) {
 		stopA()
-		waitFor(t, 10*time.Second, "the page to show web-2 leading", func() bool {
+		dbtest.WaitFor(t, 10*time.Second, "the page to show web-2 leading", func() bool {
 			return strings.Contains(get(t, srv.URL+"/fragment").body, `<td class="holder mono">10.0.0.2/web-2</td>`)
 		})
 		if h := holder(t, d.DB); h != "10.0.0.2/web-2" {
@@ -265,7 +254,7 @@ func TestDashboardShowsNoSecretAndExplainsMissingGrants(t *testing.T) {
 	t.Parallel()
 	d := dbtest.NewDatabase(t)
 	startRunner(t, d.DB, "10.0.0.1/web-1")
-	waitFor(t, 10*time.Second, "web-1 to lead", func() bool { return holder(t, d.DB) != "" })
+	dbtest.WaitFor(t, 10*time.Second, "web-1 to lead", func() bool { return holder(t, d.DB) != "" })
 
 	var grants []string
 	for _, p := range soloist.ReportProcedures {
@@ -312,7 +301,7 @@ func TestReadyzFollowsTheDatabase(t *testing.T) {
 	defer proxy.Close()
 	viaProxy := d.Open(t, func(c *mysql.Config) { c.Addr = proxy.Addr; c.Timeout = 300 * time.Millisecond })
 	startRunner(t, d.DB, "10.0.0.1/web-1")
-	waitFor(t, 10*time.Second, "web-1 to lead", func() bool { return holder(t, d.DB) != "" })
+	dbtest.WaitFor(t, 10*time.Second, "web-1 to lead", func() bool { return holder(t, d.DB) != "" })
 	srv, dash := serve(t, viaProxy)
 	if r := get(t, srv.URL+"/readyz"); r.code != http.StatusOK {
 		t.Fatalf("GET /readyz: %d %q", r.code, r.body)
@@ -321,7 +310,7 @@ func TestReadyzFollowsTheDatabase(t *testing.T) {
 	if err := proxy.Reset(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "/readyz to fail", func() bool { return get(t, srv.URL+"/readyz").code == http.StatusServiceUnavailable })
+	dbtest.WaitFor(t, 10*time.Second, "/readyz to fail", func() bool { return get(t, srv.URL+"/readyz").code == http.StatusServiceUnavailable })
 	if r := get(t, srv.URL+"/healthz"); r.code != http.StatusOK {
 		t.Errorf("GET /healthz while the database is unreachable: %d; the process is alive", r.code)
 	}
@@ -334,7 +323,7 @@ func TestReadyzFollowsTheDatabase(t *testing.T) {
 	}
 
 	proxy.Heal()
-	waitFor(t, 10*time.Second, "/readyz to pass again", func() bool { return dash.Ready(context.Background()) == nil })
+	dbtest.WaitFor(t, 10*time.Second, "/readyz to pass again", func() bool { return dash.Ready(context.Background()) == nil })
 }
 
 func TestOptionsValidateThemselves(t *testing.T) {
