@@ -20,30 +20,39 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
+
+	"github.com/soloist-dev/soloist/internal/schema"
 )
 
 // SchemaVersion is the schema version this build needs: the version of the
 // newest migration in sql/. A runner refuses to start on an older schema.
-const SchemaVersion int64 = 41
+const SchemaVersion = schema.Version
 
-// RunnerProcedures are the procedures a runner calls. Its database user
+// RunnerProcedures returns the procedures a runner calls. Its database user
 // needs EXECUTE on these and nothing else: they run as SQL SECURITY DEFINER,
 // and the procedures they call in turn need no grant of the caller.
-// assert_lease is for jobs that fence their own writes.
-var RunnerProcedures = []string{
-	"schema_version", "database_time",
-	"await_lease", "heartbeat", "release_lease", "assert_lease",
-	"begin_term", "sync_job", "claim_fire", "finish_run", "prune_runs",
+// assert_lease is for jobs that fence their own writes. Each call returns a
+// new slice, so a caller cannot change what another one sees.
+func RunnerProcedures() []string {
+	return []string{
+		"schema_version", "database_time",
+		"await_lease", "heartbeat", "release_lease", "assert_lease",
+		"begin_term", "sync_job", "claim_fire", "finish_run", "prune_runs",
+	}
 }
 
-// ReportProcedures are the read-only procedures behind `soloist status`,
+// ReportProcedures returns the read-only procedures behind `soloist status`,
 // `soloist runs` and the dashboard. Granting them to the runner's user lets
 // operators read the state with the runner's credentials.
-var ReportProcedures = []string{"lease_report", "job_report", "run_report", "term_report", "database_time"}
+func ReportProcedures() []string {
+	return []string{"lease_report", "job_report", "run_report", "term_report", "database_time"}
+}
 
-// AdminProcedures are what operators call to steer the runners: force a
+// AdminProcedures returns what operators call to steer the runners: force a
 // holder off, pause and resume jobs, and edit allow-lists.
-var AdminProcedures = []string{"revoke_lease", "pause_job", "resume_job", "allow_host", "disallow_host"}
+func AdminProcedures() []string {
+	return []string{"revoke_lease", "pause_job", "resume_job", "allow_host", "disallow_host"}
+}
 
 //go:embed sql/*.sql
 var embedded embed.FS

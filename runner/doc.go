@@ -52,8 +52,8 @@
 // # Failure handling
 //
 // Database errors never end Run: it logs them, backs off and tries again. A
-// deadlock or certification conflict (error 1213) means "not acquired this
-// time". Calls have deadlines, so a connection that a network fault left
+// deadlock, a lock wait timeout or a Galera certification conflict (errors
+// 1213 and 1205) means "not acquired this time". Calls have deadlines, so a connection that a network fault left
 // hanging is dropped. A new holder marks the runs that an earlier holder left
 // running as abandoned; if that holder comes back and reports what really
 // happened, its report replaces "abandoned".
@@ -64,6 +64,20 @@
 // running jobs finish within the grace period (default 10s), cancels the rest
 // (cause ErrShutdown), releases the lease so that another runner takes over on
 // its next attempt, and returns.
+//
+// # Observing
+//
+// [WithHooks] sets functions that the runner calls on lease attempts,
+// renewals, term changes and finished runs, for metrics. A run's
+// [Outcome] and a term's cause ([ErrTrustWindowPassed], [ErrLeaseNotRenewed],
+// [ErrSteppedDown]) are typed, so a hook tells them apart with == and
+// errors.Is. Hooks must not block: they run on the runner's goroutines.
+//
+// # Resources
+//
+// A runner keeps prepared statements on db and one connection of it for
+// its lease loop while Run runs. [Runner.Close] frees the statements after
+// Run has returned; it does not close db.
 //
 // # Privileges
 //

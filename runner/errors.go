@@ -3,6 +3,7 @@ package runner
 import (
 	"errors"
 
+	"github.com/soloist-dev/soloist/internal/leadership"
 	"github.com/soloist-dev/soloist/internal/store"
 )
 
@@ -28,6 +29,27 @@ var (
 	// ErrSchemaVersion is returned by [Runner.Run] when the database does not
 	// have the schema this build needs. The message says what to run.
 	ErrSchemaVersion = errors.New("database schema version mismatch")
+
+	// ErrClosed is returned by [Runner.Run] after [Runner.Close].
+	ErrClosed = errors.New("runner: closed")
+)
+
+// Why a term ended: the cause that [Hooks.StoppedLeading] gets, and the cause
+// of the jobs' cancelled contexts when the lease was lost. The first two
+// match [ErrLeaseLost]; the third does not.
+var (
+	// ErrTrustWindowPassed: no renewal succeeded within the trust window
+	// (TTL minus the safety margin), so the holder stepped down on its own
+	// deadline, whether or not the database could still be reached.
+	ErrTrustWindowPassed = leadership.ErrTrustWindowPassed
+
+	// ErrLeaseNotRenewed: the database refused a renewal, because another
+	// runner took over or an operator revoked the lease.
+	ErrLeaseNotRenewed = leadership.ErrLeaseNotRenewed
+
+	// ErrSteppedDown: the runner gave the lease up, because Run's context
+	// was cancelled. The lease was released after the jobs returned.
+	ErrSteppedDown = leadership.ErrSteppedDown
 )
 
 // LeaseLost reports whether err (for example context.Cause of a job's

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"sync"
@@ -112,6 +113,28 @@ func (m Missed) String() string {
 	return fmt.Sprintf("Missed(%d)", int(m))
 }
 
+// Outcome is how a run ended, as the run history records it and
+// [Hooks.RunFinished] reports it.
+type Outcome string
+
+// The outcomes of a run.
+const (
+	// OutcomeSucceeded: Job.Run returned nil.
+	OutcomeSucceeded Outcome = "succeeded"
+	// OutcomeFailed: Job.Run returned an error (or panicked) while its
+	// context was still live.
+	OutcomeFailed Outcome = "failed"
+	// OutcomeTimedOut: the job's Timeout passed (cause ErrTimedOut).
+	OutcomeTimedOut Outcome = "timed_out"
+	// OutcomeLost: the runner lost the lease during the run (cause
+	// matching ErrLeaseLost).
+	OutcomeLost Outcome = "lost"
+	// OutcomeCancelled: the run was cancelled for another reason: the
+	// runner shut down (ErrShutdown) or a newer fire replaced it
+	// (ErrReplaced).
+	OutcomeCancelled Outcome = "cancelled"
+)
+
 // Fire is one scheduled fire of a job, handed to Job.Run.
 type Fire struct {
 	// Group is the group (lease name).
@@ -132,18 +155,27 @@ type Fire struct {
 	out    *output
 }
 
+// Querier is what [Fire.AssertLease] calls assert_lease on: a *sql.Tx (the
+// usual case: the job's own transaction), a *sql.Conn or a *sql.DB.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 // AssertLease calls the assert_lease procedure on q, normally the
 // transaction in which the job writes: it fails with an error matching
 // ErrLeaseLost unless the fire's token is still the current lease, and
 // otherwise holds the lease until the transaction ends, so that no other
 // runner can take over before the writes commit. q must be on the same
 // server as the Soloist schema; the call names that schema explicitly.
-func (f Fire) AssertLease(ctx context.Context, q store.Querier) error {
+//
+// Outside a transaction (q a *sql.DB or *sql.Conn in autocommit) the check
+// holds only for the instant of the call: it fences nothing that follows.
+func (f Fire) AssertLease(ctx context.Context, q Querier) error {
 	return store.AssertLease(ctx, q, f.schema, f.Group, f.Token)
 }
 
 // SetOutput records text (for example the tail of a command's output) to
-// store with the run's outcome. The history keeps the last 8 KiB.
+// store with the run's outcome. The history keeps its last 8192 characters.
 func (f Fire) SetOutput(text string) {
 	if f.out != nil {
 		f.out.set(text)

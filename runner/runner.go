@@ -14,9 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/soloist-dev/soloist"
 	"github.com/soloist-dev/soloist/internal/leadership"
 	"github.com/soloist-dev/soloist/internal/retry"
+	"github.com/soloist-dev/soloist/internal/schema"
 	"github.com/soloist-dev/soloist/internal/store"
 )
 
@@ -36,10 +36,14 @@ type Runner struct {
 	schema  string // the database the procedures live in, learned by Run
 	leading atomic.Uint64
 	running atomic.Bool
+	closed  atomic.Bool
 	bg      sync.WaitGroup // outcome reports that outlive a term
 }
 
-// Hooks observe a runner, for metrics. Any may be nil; none may block.
+// Hooks observe a runner, for metrics. Any may be nil; none may block. The
+// lease hooks (Acquire, Heartbeat, StartedLeading, StoppedLeading) are
+// called from the lease loop's goroutine, the others from the goroutines of
+// the term and its runs.
 type Hooks struct {
 	// Acquire follows every attempt to take the lease.
 	Acquire func(took time.Duration, acquired bool, err error)
@@ -47,11 +51,12 @@ type Hooks struct {
 	Heartbeat func(took time.Duration, renewed bool, err error)
 	// StartedLeading follows a won lease.
 	StartedLeading func(token uint64)
-	// StoppedLeading follows the end of a term; LeaseLost(cause) tells a lost
-	// lease from a step-down.
+	// StoppedLeading follows the end of a term, after its jobs returned and
+	// the lease was released. cause is ErrTrustWindowPassed,
+	// ErrLeaseNotRenewed (both match ErrLeaseLost) or ErrSteppedDown.
 	StoppedLeading func(token uint64, cause error)
 	// RunFinished follows every run, with its outcome as recorded.
-	RunFinished func(job, outcome string, took time.Duration)
+	RunFinished func(job string, outcome Outcome, took time.Duration)
 	// FireMissed follows every fire recorded as missed.
 	FireMissed func(job string)
 	// RunsAbandoned follows a takeover that found runs of an earlier holder
@@ -172,6 +177,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		return errors.New("runner: Run is already running")
 	}
 	defer r.running.Store(false)
+	if r.closed.Load() {
+		return ErrClosed
+	}
 	defer r.waitReports()
 	if err := r.checkSchema(ctx); err != nil {
 		if ctx.Err() != nil {
@@ -180,7 +188,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	h := r.cfg.hooks
-	e := leadership.New(leadership.Config{
+	e, err := leadership.New(leadership.Config{
 		DB: r.db, Lock: r.group, Owner: r.cfg.owner,
 		TTL: r.cfg.ttl, Interval: r.cfg.interval, Margin: r.cfg.margin,
 		Logger: r.cfg.logger,
@@ -201,11 +209,29 @@ func (r *Runner) Run(ctx context.Context) error {
 			},
 		},
 	})
+	if err != nil {
+		return fmt.Errorf("runner: %w", err) // New's checks make this unreachable
+	}
 	r.cfg.logger.Info("runner started", "ttl", r.cfg.ttl, "interval", r.cfg.interval,
 		"safety_margin", r.cfg.margin, "jobs", len(r.snapshotJobs()))
-	err := e.Run(ctx, r.lead)
+	err = e.Run(ctx, r.lead)
 	r.cfg.logger.Info("runner stopped")
 	return err
+}
+
+// Close frees what the runner keeps on db between calls: its prepared
+// statements. It does not close db. Call it after Run has returned; while
+// Run runs it returns an error and closes nothing. After Close, Run returns
+// ErrClosed. Close may be called more than once.
+func (r *Runner) Close() error {
+	if r.running.Load() {
+		return errors.New("runner: Close called while Run is running: cancel Run's context and wait for it to return first")
+	}
+	r.closed.Store(true)
+	if r.running.Load() { // Run started meanwhile; it sees closed and returns
+		return errors.New("runner: Close called while Run is running: cancel Run's context and wait for it to return first")
+	}
+	return r.store.Close()
 }
 
 // waitReports waits for the outcomes of ended runs to be recorded, and for
@@ -233,22 +259,22 @@ func (r *Runner) checkSchema(ctx context.Context) error {
 	b := retry.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		cctx, cancel := context.WithTimeout(ctx, r.callTimeout())
-		version, schema, err := r.store.SchemaVersion(cctx)
+		version, database, err := r.store.SchemaVersion(cctx)
 		cancel()
 		switch {
-		case err == nil && version < soloist.SchemaVersion:
+		case err == nil && version < schema.Version:
 			return fmt.Errorf("%w: database %q is at schema version %d, this build needs %d: run `soloist migrate up`",
-				ErrSchemaVersion, schema, version, soloist.SchemaVersion)
+				ErrSchemaVersion, database, version, schema.Version)
 		case err == nil:
-			if version > soloist.SchemaVersion {
+			if version > schema.Version {
 				r.cfg.logger.Warn("the database schema is newer than this build; procedures keep their contracts, so it runs",
-					"schema_version", version, "build_version", soloist.SchemaVersion)
+					"schema_version", version, "build_version", schema.Version)
 			}
-			r.schema = schema
+			r.schema = database
 			return nil
 		case store.IsNotMigrated(err):
 			return fmt.Errorf("%w: the database has no Soloist schema (%v); this build needs version %d: run `soloist migrate up`",
-				ErrSchemaVersion, err, soloist.SchemaVersion)
+				ErrSchemaVersion, err, schema.Version)
 		case store.IsAccessDenied(err):
 			return fmt.Errorf("runner: %w; the runner's database user needs EXECUTE on Soloist's procedures (see docs/dba.md)", err)
 		case ctx.Err() != nil:

@@ -615,7 +615,7 @@ func TestARunnerWithTheSameOwnerCannotBothLead(t *testing.T) {
 func grantRunner(t testing.TB, d *dbtest.Database) *mysql.Config {
 	t.Helper()
 	var grants []string
-	for _, p := range soloist.RunnerProcedures {
+	for _, p := range soloist.RunnerProcedures() {
 		grants = append(grants, "GRANT EXECUTE ON PROCEDURE {db}."+p)
 	}
 	return d.NewUser(t, grants...)
@@ -650,5 +650,30 @@ func TestRunsWithNothingButExecuteOnTheProcedures(t *testing.T) {
 		if _, err := db.Exec(q); !errors.As(err, &me) || (me.Number != 1142 && me.Number != 1370) {
 			t.Errorf("%s: %v, want access denied (1142 or 1370) for the runner's user", q, err)
 		}
+	}
+}
+
+func TestCloseFreesTheRunnerOnlyAfterRun(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDatabase(t)
+	ran := make(chan struct{}, 10)
+	job := runner.Job{Name: "j", Schedule: "@every 1s", Run: func(context.Context, runner.Fire) error {
+		ran <- struct{}{}
+		return nil
+	}}
+	s := startRunner(t, d.DB, "g", []runner.Job{job})
+	<-ran // it has prepared its statements and recorded a claim
+	if err := s.Close(); err == nil || !strings.Contains(err.Error(), "while Run is running") {
+		t.Fatalf("Close during Run: %v, want an error saying Run is running", err)
+	}
+	s.stop(t)
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close after Run: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := s.Run(context.Background()); !errors.Is(err, runner.ErrClosed) {
+		t.Fatalf("Run after Close: %v, want ErrClosed", err)
 	}
 }

@@ -193,9 +193,9 @@ func Grants(role, user, database string) ([]string, error) {
 	var procs []string
 	switch role {
 	case "runner":
-		procs = append(append(procs, soloist.RunnerProcedures...), soloist.ReportProcedures...)
+		procs = append(append(procs, soloist.RunnerProcedures()...), soloist.ReportProcedures()...)
 	case "operator":
-		procs = append(append(procs, soloist.ReportProcedures...), soloist.AdminProcedures...)
+		procs = append(append(procs, soloist.ReportProcedures()...), soloist.AdminProcedures()...)
 	case "migrator":
 		return []string{
 			"GRANT CREATE, ALTER, DROP, INDEX, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, EXECUTE, " +

@@ -1,7 +1,8 @@
 // Package leadership is the lease loop of one runner: it competes for a lock
 // with await_lease, renews the lease with heartbeat while it holds it, and
 // steps down on its own local deadline before the lease can expire. The SQL
-// half of the algorithm is procedures/try_acquire.sql and its neighbours.
+// half of the algorithm is the await_lease, heartbeat and release_lease
+// procedures.
 //
 // # Trust window
 //
@@ -19,8 +20,8 @@
 // # Failure handling
 //
 // Database errors never end the loop: it logs them, backs off and tries again.
-// A deadlock or certification conflict (error 1213) means "not acquired this
-// time". A broken connection is dropped and dialled again; the lease loop
+// A deadlock, a lock wait timeout or a Galera certification conflict (errors
+// 1213 and 1205) means "not acquired this time". A broken connection is dropped and dialled again; the lease loop
 // uses one connection of its own, so that the holder's wake-up lock
 // (see await_lease) lives exactly as long as the connection that leads.
 package leadership
@@ -39,7 +40,8 @@ import (
 	"github.com/soloist-dev/soloist/internal/store"
 )
 
-// Config configures an Elector. Every field but Hooks is required.
+// Config configures an Elector. Every field but Hooks is required; [New]
+// rejects a Config that is missing one or whose timings cannot work.
 type Config struct {
 	DB       *sql.DB
 	Lock     string
@@ -71,7 +73,8 @@ var (
 	ErrTrustWindowPassed = fmt.Errorf("%w: trust window passed without a successful heartbeat", store.ErrLeaseLost)
 	// ErrLeaseNotRenewed: the database refused the heartbeat (taken over or revoked).
 	ErrLeaseNotRenewed = fmt.Errorf("%w: heartbeat refused, the lease was taken over or revoked", store.ErrLeaseLost)
-	// ErrSteppedDown: the runner gave the lease up (shutdown, or its LeadFunc returned).
+	// ErrSteppedDown: the LeadFunc returned (the runner is shutting down, or
+	// gave the term up) and the lease was released after it.
 	ErrSteppedDown = errors.New("stepped down")
 )
 
@@ -89,8 +92,27 @@ type Elector struct {
 	store *store.Store // prepared statements on conn
 }
 
-// New returns an Elector; cfg is validated by the runner.
-func New(cfg Config) *Elector { return &Elector{cfg: cfg} }
+// New returns an Elector for cfg. It fails when a field is missing, or when
+// the timings leave no room to renew: the trust window (TTL - Margin) must be
+// longer than an Interval, so that a holder renews at least once before it
+// has to step down, and Margin must be positive.
+func New(cfg Config) (*Elector, error) {
+	switch {
+	case cfg.DB == nil:
+		return nil, errors.New("leadership: DB is nil")
+	case cfg.Lock == "":
+		return nil, errors.New("leadership: Lock is empty")
+	case cfg.Owner == "":
+		return nil, errors.New("leadership: Owner is empty")
+	case cfg.Logger == nil:
+		return nil, errors.New("leadership: Logger is nil")
+	case cfg.TTL <= 0 || cfg.Interval <= 0 || cfg.Margin <= 0:
+		return nil, fmt.Errorf("leadership: TTL %v, Interval %v and Margin %v must all be positive", cfg.TTL, cfg.Interval, cfg.Margin)
+	case cfg.TTL-cfg.Margin <= cfg.Interval:
+		return nil, fmt.Errorf("leadership: the trust window (TTL %v - Margin %v) must be longer than the Interval %v", cfg.TTL, cfg.Margin, cfg.Interval)
+	}
+	return &Elector{cfg: cfg}, nil
+}
 
 // Run competes for the lease until ctx is cancelled, calling lead for every
 // term it wins. After a term it goes back to following. It returns nil once

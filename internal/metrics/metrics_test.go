@@ -21,7 +21,6 @@ import (
 
 	"github.com/soloist-dev/soloist/internal/dbtest"
 	"github.com/soloist-dev/soloist/internal/dbtest/netfault"
-	"github.com/soloist-dev/soloist/internal/leadership"
 	"github.com/soloist-dev/soloist/internal/metrics"
 	"github.com/soloist-dev/soloist/runner"
 )
@@ -336,10 +335,10 @@ func TestStepDownReasons(t *testing.T) {
 		cause error
 		want  string
 	}{
-		{leadership.ErrTrustWindowPassed, metrics.ReasonTrustWindow},
-		{fmt.Errorf("term: %w", leadership.ErrTrustWindowPassed), metrics.ReasonTrustWindow},
-		{leadership.ErrLeaseNotRenewed, metrics.ReasonRefused},
-		{leadership.ErrSteppedDown, metrics.ReasonReleased},
+		{runner.ErrTrustWindowPassed, metrics.ReasonTrustWindow},
+		{fmt.Errorf("term: %w", runner.ErrTrustWindowPassed), metrics.ReasonTrustWindow},
+		{runner.ErrLeaseNotRenewed, metrics.ReasonRefused},
+		{runner.ErrSteppedDown, metrics.ReasonReleased},
 		{nil, metrics.ReasonReleased},
 	} {
 		if got := metrics.StepDownReason(tc.cause); got != tc.want {

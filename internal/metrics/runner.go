@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/soloist-dev/soloist/internal/leadership"
 	"github.com/soloist-dev/soloist/runner"
 )
 
@@ -62,8 +61,8 @@ func (r *Runner) Hooks() runner.Hooks {
 			m.leader.WithLabelValues(g).Set(0)
 			m.stepDowns.WithLabelValues(g, StepDownReason(cause)).Inc()
 		},
-		RunFinished: func(job, outcome string, took time.Duration) {
-			m.runs.WithLabelValues(g, job, outcome).Inc()
+		RunFinished: func(job string, outcome runner.Outcome, took time.Duration) {
+			m.runs.WithLabelValues(g, job, string(outcome)).Inc()
 			m.runDuration.WithLabelValues(g, job).Observe(took.Seconds())
 		},
 		FireMissed: func(job string) {
@@ -80,9 +79,9 @@ func (r *Runner) Hooks() runner.Hooks {
 // runner gave the lease up).
 func StepDownReason(cause error) string {
 	switch {
-	case errors.Is(cause, leadership.ErrTrustWindowPassed):
+	case errors.Is(cause, runner.ErrTrustWindowPassed):
 		return ReasonTrustWindow
-	case errors.Is(cause, leadership.ErrLeaseNotRenewed):
+	case errors.Is(cause, runner.ErrLeaseNotRenewed):
 		return ReasonRefused
 	default:
 		return ReasonReleased

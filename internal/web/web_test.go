@@ -257,7 +257,7 @@ func TestDashboardShowsNoSecretAndExplainsMissingGrants(t *testing.T) {
 	dbtest.WaitFor(t, 10*time.Second, "web-1 to lead", func() bool { return holder(t, d.DB) != "" })
 
 	var grants []string
-	for _, p := range soloist.ReportProcedures {
+	for _, p := range soloist.ReportProcedures() {
 		grants = append(grants, "GRANT EXECUTE ON PROCEDURE {db}."+p)
 	}
 	reader := d.NewUser(t, grants...)

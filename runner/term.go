@@ -432,30 +432,30 @@ func call(ctx context.Context, fn func(context.Context, Fire) error, f Fire) (er
 }
 
 // outcomeOf names how a run ended, as the runs table records it.
-func outcomeOf(ctx context.Context, err error) (outcome, message string) {
+func outcomeOf(ctx context.Context, err error) (outcome Outcome, message string) {
 	if err == nil {
-		return "succeeded", ""
+		return OutcomeSucceeded, ""
 	}
 	msg := err.Error()
 	if ctx.Err() == nil {
-		return "failed", msg
+		return OutcomeFailed, msg
 	}
 	switch cause := context.Cause(ctx); {
 	case errors.Is(cause, ErrTimedOut):
-		return "timed_out", msg
+		return OutcomeTimedOut, msg
 	case LeaseLost(cause):
-		return "lost", cause.Error() + ": " + msg
+		return OutcomeLost, cause.Error() + ": " + msg
 	default:
-		return "cancelled", cause.Error() + ": " + msg
+		return OutcomeCancelled, cause.Error() + ": " + msg
 	}
 }
 
 // report records a run's outcome, with a few tries: the database may be the
 // reason the run failed.
-func (r *Runner) report(e *execution, outcome, message string, took time.Duration) {
+func (r *Runner) report(e *execution, outcome Outcome, message string, took time.Duration) {
 	log := r.cfg.logger.With("job", e.job.Name, "fire", e.fire.Time, "run_id", e.fire.RunID, "outcome", outcome, "took", took.Round(time.Millisecond))
 	switch outcome {
-	case "succeeded":
+	case OutcomeSucceeded:
 		log.Info("run finished")
 	default:
 		log.Warn("run finished", "message", message)
@@ -467,7 +467,7 @@ func (r *Runner) report(e *execution, outcome, message string, took time.Duratio
 	b := retry.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
 	for giveUp := time.Now().Add(reportFor); ; {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := r.store.FinishRun(ctx, e.fire.RunID, r.cfg.owner, outcome, message, output)
+		_, err := r.store.FinishRun(ctx, e.fire.RunID, r.cfg.owner, string(outcome), message, output)
 		cancel()
 		if err == nil {
 			return
