@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/soloist-dev/soloist/internal/dberr"
 	"github.com/soloist-dev/soloist/internal/leadership"
 	"github.com/soloist-dev/soloist/internal/retry"
 	"github.com/soloist-dev/soloist/internal/schema"
@@ -272,10 +273,10 @@ func (r *Runner) checkSchema(ctx context.Context) error {
 			}
 			r.schema = database
 			return nil
-		case store.IsNotMigrated(err):
+		case dberr.IsNotMigrated(err):
 			return fmt.Errorf("%w: the database has no Soloist schema (%v); this build needs version %d: run `soloist migrate up`",
 				ErrSchemaVersion, err, schema.Version)
-		case store.IsAccessDenied(err):
+		case dberr.IsAccessDenied(err):
 			return fmt.Errorf("runner: %w; the runner's database user needs EXECUTE on Soloist's procedures (see docs/dba.md)", err)
 		case ctx.Err() != nil:
 			return ctx.Err()

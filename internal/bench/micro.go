@@ -33,7 +33,7 @@ func (s *sample) latency() Latency {
 	return Latency{Name: s.name, P50: d[len(d)/2], P99: d[len(d)*99/100], N: len(d)}
 }
 
-// queryAll runs a prepared statement and reads every result, as a CALL needs.
+// queryAll runs a prepared statement and reads every result, as a procedure call needs.
 func queryAll(ctx context.Context, st *sql.Stmt, args ...any) error {
 	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
@@ -116,57 +116,55 @@ func Micro(ctx context.Context, db *sql.DB, rounds int) (*MicroResult, error) {
 	const held, mine, other, me = "bench-held", "bench-mine", "10.0.0.9/holder", "10.0.0.1/bench"
 
 	// Soloist: another owner holds bench-held; this connection holds bench-mine.
-	for _, c := range []struct {
-		conn        *sql.Conn
-		lock, owner string
-	}{{holderConn, held, other}, {conn, mine, me}} {
-		if _, err := c.conn.ExecContext(ctx, "CALL try_acquire(?, ?, 3600000)", c.lock, c.owner); err != nil {
-			return nil, fmt.Errorf("soloist setup: %w", err)
-		}
+	// The calls are the store's, prepared once on this connection, as the
+	// runner makes them.
+	holderCalls, calls := store.New(holderConn), store.New(conn)
+	defer holderCalls.Close()
+	defer calls.Close()
+	if l, err := holderCalls.TryAcquire(ctx, held, other, time.Hour); err != nil || !l.Acquired {
+		return nil, fmt.Errorf("soloist setup: %s not acquired: %v", held, err)
 	}
-	var token uint64
-	var acquired bool
-	var holder sql.NullString
-	var exp int64
-	if err := conn.QueryRowContext(ctx, "CALL try_acquire(?, ?, 3600000)", mine, me).Scan(&acquired, &token, &holder, &exp); err != nil || !acquired {
-		return nil, fmt.Errorf("soloist setup: %v", err)
+	l, err := calls.TryAcquire(ctx, mine, me, time.Hour)
+	if err != nil || !l.Acquired {
+		return nil, fmt.Errorf("soloist setup: %s not acquired: %v", mine, err)
 	}
+	token := l.Token
 
-	prepare := func(q string) (*sql.Stmt, error) { return conn.PrepareContext(ctx, q) }
 	var samples []*sample
-	add := func(name, q string, args ...any) error {
-		st, err := prepare(q)
+	add := func(name string, run func(ctx context.Context) error) {
+		samples = append(samples, &sample{name: name, run: run})
+	}
+	for _, q := range []struct{ name, sql string }{
+		{"SELECT 1", "SELECT 1"},
+		{"UPDATE by PK", "UPDATE bench_plain SET v = v + 1 WHERE id = 1"},
+	} {
+		st, err := conn.PrepareContext(ctx, q.sql)
 		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return nil, fmt.Errorf("%s: %w", q.name, err)
 		}
-		samples = append(samples, &sample{name: name, run: func(ctx context.Context) error { return queryAll(ctx, st, args...) }})
-		return nil
-	}
-	if err := add("SELECT 1", "SELECT 1"); err != nil {
-		return nil, err
-	}
-	if err := add("UPDATE by PK", "UPDATE bench_plain SET v = v + 1 WHERE id = 1"); err != nil {
-		return nil, err
+		defer st.Close()
+		add(q.name, func(ctx context.Context) error { return queryAll(ctx, st) })
 	}
 	samples[len(samples)-1].write = true
-	if err := add("Soloist poll", "CALL try_acquire(?, ?, ?)", held, me, 10000); err != nil {
-		return nil, err
-	}
-	if err := add("Soloist await_lease(0)", "CALL await_lease(?, ?, ?, 0)", held, me, 10000); err != nil {
-		return nil, err
-	}
-	if err := add("Soloist renew", "CALL heartbeat(?, ?, ?, ?)", mine, me, token, 3600000); err != nil {
-		return nil, err
-	}
+	add("Soloist poll", func(ctx context.Context) error {
+		_, err := calls.TryAcquire(ctx, held, me, 10*time.Second)
+		return err
+	})
+	add("Soloist await_lease(0)", func(ctx context.Context) error {
+		_, err := calls.AwaitLease(ctx, held, me, 10*time.Second, 0)
+		return err
+	})
+	add("Soloist renew", func(ctx context.Context) error {
+		_, err := calls.Heartbeat(ctx, mine, me, token, time.Hour)
+		return err
+	})
 	samples[len(samples)-1].write = true
 	for _, f := range floorProcedures {
 		create := "CREATE PROCEDURE " + f.proc + "(IN p_lock LONGBLOB, IN p_owner LONGBLOB, IN p_ttl_ms BIGINT) " + f.body
 		if _, err := conn.ExecContext(ctx, create); err != nil {
 			return nil, fmt.Errorf("%s: %w", f.proc, err)
 		}
-		if err := add(f.name, "CALL "+f.proc+"(?, ?, ?)", held, me, 10000); err != nil {
-			return nil, err
-		}
+		add(f.name, func(ctx context.Context) error { return calls.Call(ctx, f.proc, held, me, 10000) })
 		samples[len(samples)-1].floor = true
 	}
 

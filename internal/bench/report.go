@@ -138,8 +138,8 @@ func (r *Report) Markdown() string {
 		w("%d rounds on one connection: first the reads (`SELECT 1` and the polls), then the writes (the `UPDATE`\n", m.Rounds)
 		w("and the renewals), each phase in a new random order every round, so that the machine's noise and the\n")
 		w("background work a durable commit leaves behind hit every statement of a comparison alike. The\n")
-		w("poll is a follower's attempt on a lock another session holds (Soloist: `CALL try_acquire`); the renewal\n")
-		w("is the holder's (Soloist: `CALL heartbeat`). Baselines: `SELECT 1` for the poll, a single-row autocommit\n")
+		w("poll is a follower's attempt on a lock another session holds (Soloist: the `try_acquire` procedure); the renewal\n")
+		w("is the holder's (Soloist: the `heartbeat` procedure). Baselines: `SELECT 1` for the poll, a single-row autocommit\n")
 		w("`UPDATE` by primary key (the cheapest durable write) for the renewal. Targets: Soloist ≤ 1.3× its\n")
 		w("baseline at p50.\n\n")
 		w("| | poll p50 | poll p99 | poll / SELECT 1 (p50) | renewal p50 | renewal p99 | renewal / UPDATE (p50) |\n")
@@ -155,7 +155,7 @@ func (r *Report) Markdown() string {
 		poll, renew := m.Poll["Soloist"].P50, m.Renew["Soloist"].P50
 		w("Against the targets: the poll is %s of `SELECT 1` (%s), the renewal %s of the `UPDATE` (%s). ",
 			ratio(poll, m.SelectOne.P50), verdict(poll, m.SelectOne.P50), ratio(renew, m.UpdatePK.P50), verdict(renew, m.UpdatePK.P50))
-		w("The poll's\n%s over `SELECT 1` is the cost of a procedure call on the server: the CALL itself, one\n", ms(poll-m.SelectOne.P50))
+		w("The poll's\n%s over `SELECT 1` is the cost of a procedure call on the server: the call itself, one\n", ms(poll-m.SelectOne.P50))
 		w("consistent read of the lease row by primary key, and the one-row result set; no row lock is taken.\n")
 		if len(m.Floor) > 0 {
 			w("What any procedure pays here, measured in the same rounds as the polls (the procedures take\n")

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/soloist-dev/soloist/internal/store"
 	"github.com/soloist-dev/soloist/runner"
 )
 
@@ -113,10 +114,8 @@ func ScaleGroup(ctx context.Context, stats ServerStats, db *sql.DB, n int, ttl, 
 		return nil, err
 	}
 	defer probe.Close()
-	st, err := probe.PrepareContext(ctx, "CALL try_acquire(?, ?, ?)")
-	if err != nil {
-		return nil, err
-	}
+	probeCalls := store.New(probe)
+	defer probeCalls.Close()
 	before, err := stats.sample(ctx)
 	if err != nil {
 		return nil, err
@@ -128,7 +127,7 @@ func ScaleGroup(ctx context.Context, stats ServerStats, db *sql.DB, n int, ttl, 
 	deadline := time.Now().Add(window)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		t := time.Now()
-		if err := queryAll(ctx, st, group, "127.0.0.1/probe", int64(ttl/time.Millisecond)); err != nil {
+		if _, err := probeCalls.TryAcquire(ctx, group, "127.0.0.1/probe", ttl); err != nil {
 			return nil, fmt.Errorf("probe: %w", err)
 		}
 		probes = append(probes, time.Since(t))
@@ -168,31 +167,27 @@ func ScaleLocks(ctx context.Context, stats ServerStats, db *sql.DB, workers, loc
 	r := &ScaleResult{Name: fmt.Sprintf("%d locks held by %d runners", locks, workers), Runners: workers, Locks: locks, Window: window, Interval: ttl / 3}
 	perWorker := locks / workers
 	type worker struct {
-		conn   *sql.Conn
+		calls  *store.Store // on a connection of its own
 		owner  string
 		tokens []uint64
 		beats  []time.Duration
 		lost   int
 	}
 	ws := make([]*worker, workers)
-	ttlMs := int64(ttl / time.Millisecond)
 	for i := range ws {
 		conn, err := db.Conn(ctx)
 		if err != nil {
 			return nil, err
 		}
 		defer conn.Close()
-		w := &worker{conn: conn, owner: fmt.Sprintf("127.0.0.1/holder-%d", i)}
+		w := &worker{calls: store.New(conn), owner: fmt.Sprintf("127.0.0.1/holder-%d", i)}
+		defer w.calls.Close()
 		for j := range perWorker {
-			var acquired bool
-			var token uint64
-			var holder sql.NullString
-			var exp int64
-			if err := conn.QueryRowContext(ctx, "CALL try_acquire(?, ?, ?)", fmt.Sprintf("lock-%d-%d", i, j), w.owner, ttlMs).
-				Scan(&acquired, &token, &holder, &exp); err != nil || !acquired {
+			l, err := w.calls.TryAcquire(ctx, fmt.Sprintf("lock-%d-%d", i, j), w.owner, ttl)
+			if err != nil || !l.Acquired {
 				return nil, fmt.Errorf("take lock-%d-%d: %v", i, j, err)
 			}
-			w.tokens = append(w.tokens, token)
+			w.tokens = append(w.tokens, l.Token)
 		}
 		ws[i] = w
 	}
@@ -204,12 +199,6 @@ func ScaleLocks(ctx context.Context, stats ServerStats, db *sql.DB, workers, loc
 	end := time.Now().Add(window)
 	for i, w := range ws {
 		wg.Go(func() {
-			st, err := w.conn.PrepareContext(ctx, "CALL heartbeat(?, ?, ?, ?)")
-			if err != nil {
-				w.lost = perWorker
-				return
-			}
-			defer st.Close()
 			gap := r.Interval / time.Duration(perWorker) // spread the renewals over the interval
 			next := time.Now()
 			for time.Now().Before(end) && ctx.Err() == nil {
@@ -217,9 +206,7 @@ func ScaleLocks(ctx context.Context, stats ServerStats, db *sql.DB, workers, loc
 					sleep(ctx, time.Until(next))
 					next = next.Add(gap)
 					t := time.Now()
-					var renewed bool
-					var left int64
-					err := st.QueryRowContext(ctx, fmt.Sprintf("lock-%d-%d", i, j), w.owner, w.tokens[j], ttlMs).Scan(&renewed, &left)
+					renewed, err := w.calls.Heartbeat(ctx, fmt.Sprintf("lock-%d-%d", i, j), w.owner, w.tokens[j], ttl)
 					w.beats = append(w.beats, time.Since(t))
 					if err != nil || !renewed {
 						w.lost++

@@ -7,33 +7,17 @@ import (
 	"strings"
 
 	"github.com/soloist-dev/soloist"
-	"github.com/soloist-dev/soloist/internal/store"
+	"github.com/soloist-dev/soloist/internal/admin"
 )
 
-// adminCall runs one admin procedure and scans its row.
-func adminCall(ctx context.Context, env *IO, dsn, query string, args []any, dest ...any) error {
+// adminCall opens the database and makes one admin call on it.
+func adminCall(ctx context.Context, env *IO, dsn string, call func(context.Context, *sql.DB) error) error {
 	db, _, err := openDB(ctx, dsn)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	rows, err := db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return notMigrated(err)
-	}
-	if !rows.Next() {
-		err := rows.Err()
-		rows.Close()
-		if err == nil {
-			err = sql.ErrNoRows
-		}
-		return notMigrated(err)
-	}
-	if err := rows.Scan(dest...); err != nil {
-		rows.Close()
-		return err
-	}
-	return store.CloseRows(rows)
+	return notMigrated(call(ctx, db))
 }
 
 func releaseCommand(ctx context.Context, env *IO, args []string) error {
@@ -46,18 +30,19 @@ take it, so no job overlaps. To keep a host from leading again, use disallow.`)
 	if err := fs.parse(args, env); err != nil {
 		return err
 	}
-	var revoked bool
-	var holder sql.NullString
-	var token sql.NullInt64
-	if err := adminCall(ctx, env, *dsn, "CALL revoke_lease(?)", []any{*group}, &revoked, &holder, &token); err != nil {
+	var r admin.Revocation
+	if err := adminCall(ctx, env, *dsn, func(ctx context.Context, db *sql.DB) (err error) {
+		r, err = admin.Revoke(ctx, db, *group)
+		return err
+	}); err != nil {
 		return err
 	}
-	if !revoked {
+	if !r.Revoked {
 		fmt.Fprintf(env.Stdout, "group %q has no live lease to release\n", *group)
 		return nil
 	}
 	fmt.Fprintf(env.Stdout, "revoked the lease of %s (token %d) on group %q: it steps down at its next heartbeat\n",
-		holder.String, token.Int64, *group)
+		r.Holder, r.Token, *group)
 	return nil
 }
 
@@ -71,12 +56,12 @@ func resumeCommand(ctx context.Context, env *IO, args []string) error {
 
 func pauseOrResume(ctx context.Context, env *IO, args []string, pause bool) error {
 	name, about, call := "resume", `Let a paused job fire again, from its next fire after now. Fires that passed
-while it was paused are not caught up.`, "CALL resume_job(?, ?)"
+while it was paused are not caught up.`, admin.Resume
 	if pause {
 		name, about, call = "pause", `Stop every runner of the group from firing a job, until resume. A run in
 progress goes on. The pause is kept in the database, so it holds across
 restarts and leader changes. A job no runner has registered yet can be
-paused ahead of its deploy.`, "CALL pause_job(?, ?)"
+paused ahead of its deploy.`, admin.Pause
 	}
 	fs := newFlags(name, "", about)
 	dsn := fs.dsnFlag()
@@ -88,11 +73,14 @@ paused ahead of its deploy.`, "CALL pause_job(?, ?)"
 	if *job == "" {
 		return usagef("missing --job: the job to %s", name)
 	}
-	var paused, known bool
-	if err := adminCall(ctx, env, *dsn, call, []any{*group, *job}, &paused, &known); err != nil {
+	var change admin.JobChange
+	if err := adminCall(ctx, env, *dsn, func(ctx context.Context, db *sql.DB) (err error) {
+		change, err = call(ctx, db, *group, *job)
+		return err
+	}); err != nil {
 		return err
 	}
-	switch {
+	switch known := change.Known; {
 	case !known && pause:
 		fmt.Fprintf(env.Stderr, "warning: no runner of group %q has registered job %q yet (check the name with soloist status); it is paused anyway\n", *group, *job)
 	case !known:
@@ -118,7 +106,10 @@ current holder keeps its lease until the next takeover.`)
 		return usagef("missing --host: the IP or owner prefix to allow")
 	}
 	var hosts int64
-	if err := adminCall(ctx, env, *dsn, "CALL allow_host(?, ?)", []any{*group, *host}, &hosts); err != nil {
+	if err := adminCall(ctx, env, *dsn, func(ctx context.Context, db *sql.DB) (err error) {
+		hosts, err = admin.Allow(ctx, db, *group, *host)
+		return err
+	}); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "group %q: %s allowed; the allow-list has %s\n", *group, strings.TrimRight(*host, "/"), plural(hosts, "host"))
@@ -140,7 +131,10 @@ everyone may compete again.`)
 	}
 	var hosts int64
 	var revoked bool
-	if err := adminCall(ctx, env, *dsn, "CALL disallow_host(?, ?)", []any{*group, *host}, &hosts, &revoked); err != nil {
+	if err := adminCall(ctx, env, *dsn, func(ctx context.Context, db *sql.DB) (err error) {
+		hosts, revoked, err = admin.Disallow(ctx, db, *group, *host)
+		return err
+	}); err != nil {
 		return err
 	}
 	switch {

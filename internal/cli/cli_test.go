@@ -485,7 +485,12 @@ func TestLostLeaseKillsTheWholeProcessGroup(t *testing.T) {
 	}
 	dbtest.WaitFor(t, 10*time.Second, "the command to start", alive)
 	// An operator revokes the lease: the runner's next heartbeat is refused,
-	// its term ends as a lost lease, and the command's group goes.
+	// its term ends as a lost lease, and the command's group goes. The job
+	// is paused first (a running run goes on), so that the runner's next
+	// term, which follows at once, starts no new run of the same command.
+	if r := soloistCmd(t, env, "pause", "--job", "long"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
 	if r := soloistCmd(t, env, "release"); r.code != 0 {
 		t.Fatal(r.stderr)
 	}

@@ -5,12 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/soloist-dev/soloist/internal/dberr"
 	"github.com/soloist-dev/soloist/internal/report"
 )
 
@@ -107,16 +107,14 @@ func ping(ctx context.Context, db *sql.DB, cfg *mysql.Config) error {
 // explainConnect says why a connection failed and what to check.
 func explainConnect(cfg *mysql.Config, err error) error {
 	where := redactConfig(cfg)
-	var me *mysql.MySQLError
-	var ne net.Error
-	switch {
-	case errors.As(err, &me) && me.Number == 1045:
+	switch kind := dberr.Classify(err); {
+	case kind == dberr.LoginDenied:
 		return fmt.Errorf("access denied for %s: check the user and password in the DSN (%v)", where, err)
-	case errors.As(err, &me) && me.Number == 1049:
+	case kind == dberr.UnknownDatabase:
 		return fmt.Errorf("database %q does not exist on %s: create it (CREATE DATABASE %s) or fix the DSN", cfg.DBName, cfg.Addr, cfg.DBName)
-	case errors.As(err, &me) && me.Number == 1044:
+	case kind == dberr.NoPrivilege: // at connect: no privilege on the database at all
 		return fmt.Errorf("user %q may not use database %q: grant it the procedures (soloist grants --help)", cfg.User, cfg.DBName)
-	case errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded), errors.Is(err, mysql.ErrInvalidConn):
+	case kind == dberr.Connection, errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("cannot reach the database at %s: %v; is the server running, and is the address right?", where, err)
 	}
 	return fmt.Errorf("connect to %s: %w", where, err)

@@ -36,6 +36,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/soloist-dev/soloist/internal/dberr"
 	"github.com/soloist-dev/soloist/internal/retry"
 	"github.com/soloist-dev/soloist/internal/store"
 )
@@ -135,7 +136,7 @@ func (e *Elector) Run(ctx context.Context, lead LeadFunc) error {
 				e.release(ctx, l.Token)
 			}
 			return nil
-		case err != nil && store.IsConflict(err):
+		case err != nil && dberr.IsConflict(err):
 			e.cfg.Logger.Debug("lease attempt lost a conflict", "err", err)
 			wait = 0
 			retry.Sleep(ctx, backoff.Next())
@@ -318,7 +319,7 @@ func (e *Elector) dial(ctx context.Context) (*store.Store, error) {
 // checkConn drops the connection after an error that may have left it
 // unusable (a broken connection, or a call cancelled half way).
 func (e *Elector) checkConn(err error) {
-	if err != nil && (store.IsConnection(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+	if err != nil && (dberr.IsConnection(err) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
 		e.hangUp()
 	}
 }

@@ -30,7 +30,7 @@ import (
 	"syscall"
 	"time"
 
-	_ "github.com/go-sql-driver/mysql"
+	"github.com/go-sql-driver/mysql"
 	"golang.org/x/sys/unix"
 
 	"github.com/soloist-dev/soloist/internal/store"
@@ -102,14 +102,19 @@ func Main(args []string) int {
 	write(event("start"))
 	time.Sleep(*pause)
 	if *fence || *unfenced {
-		db, err := sql.Open("mysql", os.Getenv("LEDGER_DSN"))
+		cfg, err := mysql.ParseDSN(os.Getenv("LEDGER_DSN"))
 		if err != nil {
-			return fail(err)
+			return fail(fmt.Errorf("LEDGER_DSN: %w", err))
 		}
+		connector, err := mysql.NewConnector(cfg)
+		if err != nil {
+			return fail(fmt.Errorf("LEDGER_DSN: %w", err))
+		}
+		db := sql.OpenDB(connector)
 		defer db.Close()
 		if *fence {
 			e := event("fence")
-			if err := fencedWrite(db, base); err != nil {
+			if err := fencedWrite(db, cfg.DBName, base); err != nil {
 				e.Err = err.Error()
 			} else {
 				e.OK = true
@@ -174,8 +179,9 @@ func Read(path string) ([]Event, error) {
 	return evs, sc.Err()
 }
 
-// fencedWrite inserts a row in the same transaction as assert_lease.
-func fencedWrite(db *sql.DB, e Event) error {
+// fencedWrite inserts a row in the same transaction as assert_lease, which
+// it calls in schema, the database of LEDGER_DSN.
+func fencedWrite(db *sql.DB, schema string, e Event) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	tx, err := db.BeginTx(ctx, nil)
@@ -183,11 +189,7 @@ func fencedWrite(db *sql.DB, e Event) error {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-	rows, err := tx.QueryContext(ctx, "CALL assert_lease(?, ?)", os.Getenv("SOLOIST_GROUP"), e.Token)
-	if err != nil {
-		return err
-	}
-	if err := store.CloseRows(rows); err != nil {
+	if err := store.AssertLease(ctx, tx, schema, os.Getenv("SOLOIST_GROUP"), e.Token); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, "INSERT INTO fenced_writes (job, fire, token, owner) VALUES (?, ?, ?, ?)",

@@ -1,4 +1,8 @@
-// Package store calls Soloist's stored procedures for the runner and the CLI.
+// Package store calls the stored procedures a runner needs (the lease, the
+// term, claims and outcomes, and assert_lease for fenced writes). It is the
+// one package that spells those calls; the reads live in internal/report and
+// the operators' calls in internal/admin. Errors are classified by
+// internal/dberr, and a procedure's "lease lost" signal matches ErrLeaseLost.
 // Statements are prepared once and reused, so that a call is one round trip
 // whatever the DSN's interpolateParams setting. Times cross the boundary as
 // milliseconds since the Unix epoch in UTC, so that no session time zone or
@@ -67,15 +71,45 @@ func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 
 // one runs a CALL that returns one row and scans it into dest.
 func (s *Store) one(ctx context.Context, query string, args []any, dest ...any) error {
-	st, err := s.stmt(ctx, query)
-	if err != nil {
-		return callError(query, err)
-	}
-	rows, err := st.QueryContext(ctx, args...)
+	rows, err := s.query(ctx, query, args)
 	if err != nil {
 		return callError(query, err)
 	}
 	return callError(query, scanOne(rows, dest))
+}
+
+// query runs query as the Store's prepared statement.
+func (s *Store) query(ctx context.Context, query string, args []any) (*sql.Rows, error) {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// Call calls any procedure by name, as a prepared statement of the Store,
+// and reads all its results. It is for callers that only time a call, such
+// as the benchmark's comparison procedures; Soloist's own procedures have a
+// method each.
+func (s *Store) Call(ctx context.Context, proc string, args ...any) error {
+	query := "CALL " + quoteIdent(proc) + "(" + strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ") + ")"
+	rows, err := s.query(ctx, query, args)
+	if err != nil {
+		return callError(query, err)
+	}
+	return callError(query, CloseRows(rows))
+}
+
+// CallOne runs query, a CALL that returns one row, on q without preparing
+// it, scans the row into dest and reads the rest of the results. Errors come
+// back as the driver returned them, with sql.ErrNoRows for a call that
+// returned no row. The report and admin calls use it.
+func CallOne(ctx context.Context, q Querier, query string, args []any, dest ...any) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	return scanOne(rows, dest)
 }
 
 // scanOne scans the first row of rows into dest and reads the rest of the
@@ -86,7 +120,7 @@ func scanOne(rows *sql.Rows, dest []any) error {
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		return errors.New("no result row")
+		return sql.ErrNoRows
 	}
 	if err := rows.Scan(dest...); err != nil {
 		return err
@@ -146,7 +180,8 @@ func (s *Store) lease(ctx context.Context, query string, args ...any) (Lease, er
 	return l, err
 }
 
-// TryAcquire calls try_acquire.
+// TryAcquire calls try_acquire: one attempt, without waiting on the server.
+// The runner follows with AwaitLease; the benchmark measures this call.
 func (s *Store) TryAcquire(ctx context.Context, lock, owner string, ttl time.Duration) (Lease, error) {
 	return s.lease(ctx, queryTryAcquire, lock, owner, ms(ttl))
 }
@@ -297,12 +332,8 @@ func (s *Store) PruneRuns(ctx context.Context, lock, owner string, token uint64,
 // the current lease.
 func AssertLease(ctx context.Context, q Querier, schema, lock string, token uint64) error {
 	query := fmt.Sprintf(queryAssertLease, quoteIdent(schema))
-	rows, err := q.QueryContext(ctx, query, lock, token)
-	if err != nil {
-		return callError(query, err)
-	}
 	var ok int
-	return callError(query, scanOne(rows, []any{&ok}))
+	return callError(query, CallOne(ctx, q, query, []any{lock, token}, &ok))
 }
 
 func quoteIdent(s string) string {

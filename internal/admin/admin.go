@@ -1,0 +1,88 @@
+// Package admin calls the procedures operators use to steer the runners:
+// revoke_lease, pause_job, resume_job, allow_host and disallow_host. It is
+// the one package that spells those calls; `soloist release`, `pause`,
+// `resume`, `allow` and `disallow` use it. A database user needs nothing but
+// EXECUTE on soloist.AdminProcedures().
+//
+// Each function makes one call and returns the procedure's row. Errors come
+// back as the driver returned them, for internal/dberr to classify; a call
+// that returned no row fails with sql.ErrNoRows.
+package admin
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/soloist-dev/soloist/internal/store"
+)
+
+// The calls, one per procedure.
+const (
+	callRevokeLease  = "CALL revoke_lease(?)"
+	callPauseJob     = "CALL pause_job(?, ?)"
+	callResumeJob    = "CALL resume_job(?, ?)"
+	callAllowHost    = "CALL allow_host(?, ?)"
+	callDisallowHost = "CALL disallow_host(?, ?)"
+)
+
+// Revocation is what revoke_lease did.
+type Revocation struct {
+	// Revoked is false when the group had no live lease to revoke.
+	Revoked bool
+	// Holder and Token are the holder whose lease was revoked; it steps
+	// down at its next heartbeat.
+	Holder string
+	Token  uint64
+}
+
+// Revoke makes the holder of group's lease step down: its next heartbeat is
+// refused, and nobody else can take the lease until it has let go.
+func Revoke(ctx context.Context, q store.Querier, group string) (Revocation, error) {
+	var r Revocation
+	var holder sql.NullString
+	var token sql.NullInt64
+	err := store.CallOne(ctx, q, callRevokeLease, []any{group}, &r.Revoked, &holder, &token)
+	r.Holder, r.Token = holder.String, uint64(token.Int64)
+	return r, err
+}
+
+// JobChange is what pause_job or resume_job did.
+type JobChange struct {
+	// Paused is whether the job is paused now.
+	Paused bool
+	// Known is whether a runner of the group has registered the job. A
+	// job may be paused before it is known; resuming an unknown job is
+	// a mistake the caller should report.
+	Known bool
+}
+
+// Pause stops every runner of group from firing job until Resume.
+func Pause(ctx context.Context, q store.Querier, group, job string) (JobChange, error) {
+	return jobCall(ctx, q, callPauseJob, group, job)
+}
+
+// Resume lets a paused job fire again, from its next fire after now.
+func Resume(ctx context.Context, q store.Querier, group, job string) (JobChange, error) {
+	return jobCall(ctx, q, callResumeJob, group, job)
+}
+
+func jobCall(ctx context.Context, q store.Querier, call, group, job string) (JobChange, error) {
+	var c JobChange
+	err := store.CallOne(ctx, q, call, []any{group, job}, &c.Paused, &c.Known)
+	return c, err
+}
+
+// Allow adds host (an IP or the leading fields of an owner) to group's
+// allow-list and returns how many hosts the list has.
+func Allow(ctx context.Context, q store.Querier, group, host string) (hosts int64, err error) {
+	err = store.CallOne(ctx, q, callAllowHost, []any{group, host}, &hosts)
+	return hosts, err
+}
+
+// Disallow removes host from group's allow-list. It returns how many hosts
+// are left (none: everyone may lead again) and whether the holder was made
+// to step down because it is no longer allowed.
+func Disallow(ctx context.Context, q store.Querier, group, host string) (hosts int64, revoked bool, err error) {
+	err = store.CallOne(ctx, q, callDisallowHost, []any{group, host}, &hosts, &revoked)
+	return hosts, revoked, err
+}
