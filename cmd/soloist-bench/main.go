@@ -8,9 +8,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/soloist-dev/soloist/internal/bench"
 	"github.com/soloist-dev/soloist/internal/ledger"
+	"github.com/soloist-dev/soloist/internal/spawn"
 )
 
 func main() {
@@ -50,9 +49,8 @@ func main() {
 			fail(err)
 		}
 		defer os.RemoveAll(dir)
-		*soloistBin = filepath.Join(dir, "soloist")
-		if b, err := exec.Command("go", "build", "-o", *soloistBin, "./cmd/soloist").CombinedOutput(); err != nil {
-			fail(fmt.Errorf("go build ./cmd/soloist: %v\n%s", err, b))
+		if *soloistBin, err = spawn.Build(dir, spawn.SoloistPackage); err != nil {
+			fail(err)
 		}
 	}
 	command := "soloist-bench " + strings.Join(os.Args[1:], " ")

@@ -7,15 +7,14 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/soloist-dev/soloist/internal/demo"
+	"github.com/soloist-dev/soloist/internal/spawn"
 )
 
 func main() {
@@ -33,10 +32,8 @@ func main() {
 			fail(err)
 		}
 		defer os.RemoveAll(dir)
-		*bin = filepath.Join(dir, "soloist")
-		out, err := exec.Command("go", "build", "-o", *bin, "./cmd/soloist").CombinedOutput()
-		if err != nil {
-			fail(fmt.Errorf("go build ./cmd/soloist: %v\n%s", err, out))
+		if *bin, err = spawn.Build(dir, spawn.SoloistPackage); err != nil {
+			fail(err)
 		}
 	}
 	if err := demo.Run(ctx, demo.Options{Soloist: *bin, Crontab: *ct, TTL: *ttl, Out: os.Stdout}); err != nil {

@@ -17,7 +17,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/soloist-dev/soloist"
-	"github.com/soloist-dev/soloist/internal/dbtest"
+	"github.com/soloist-dev/soloist/internal/dbserver"
 )
 
 // Options configure a run.
@@ -36,11 +36,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	logf := func(format string, args ...any) { fmt.Fprintf(o.Log, format+"\n", args...) }
 	r := &Report{Started: time.Now(), Command: o.Command, Machine: MachineInfo()}
 
-	var srv *dbtest.Server
+	var srv *dbserver.Server
 	base := o.DSN
 	if base == "" {
 		var err error
-		srv, err = dbtest.Start(ctx, dbtest.Options{
+		srv, err = dbserver.Start(ctx, dbserver.Options{
 			Durable: true, MaxConnections: 5000,
 			Args: []string{"--innodb-buffer-pool-size=512M", "--thread-cache-size=1000", "--table-open-cache=4000"},
 			Log:  logf,

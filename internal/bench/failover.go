@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/soloist-dev/soloist/internal/ledger"
+	"github.com/soloist-dev/soloist/internal/spawn"
 )
 
 // Group is three processes leading with one lease kind, whose jobs append
@@ -25,10 +25,10 @@ type Group struct {
 
 type groupProc struct {
 	owner string
+	bin   string
 	args  []string
 	env   []string
-	cmd   *exec.Cmd
-	done  chan struct{}
+	proc  *spawn.Process
 }
 
 // Programs are the binaries the groups run.
@@ -57,11 +57,13 @@ func StartGroup(p Programs, lease string, ttl time.Duration, dsn, dir string) (*
 	for i := range 3 {
 		gp := &groupProc{owner: fmt.Sprintf("127.0.0.1/%s-%d", strings.ToLower(lease), i)}
 		if lease == "Soloist" {
-			gp.args = []string{p.Soloist, "run", "--crontab", crontab, "--group", group, "--owner", gp.owner,
-				"--ttl", ttl.String(), "--grace", "1s", "--kill-grace", "1s", "--log-format", "json", "--log-level", "warn"}
+			gp.bin = p.Soloist
+			gp.args = spawn.Run{Crontab: crontab, Group: group, Owner: gp.owner, TTL: ttl,
+				Grace: time.Second, KillGrace: time.Second, LogFormat: "json", LogLevel: "warn"}.Args()
 			gp.env = append(os.Environ(), "SOLOIST_DSN="+dsn)
 		} else {
-			gp.args = []string{p.Self, "worker", "--kind", altKinds[lease], "--dsn", dsn, "--lock", group,
+			gp.bin = p.Self
+			gp.args = []string{"worker", "--kind", altKinds[lease], "--dsn", dsn, "--lock", group,
 				"--owner", gp.owner, "--ttl", ttl.String(), "--ledger", g.ledger}
 			gp.env = os.Environ()
 		}
@@ -75,38 +77,22 @@ func StartGroup(p Programs, lease string, ttl time.Duration, dsn, dir string) (*
 }
 
 func (gp *groupProc) start(dir string) error {
-	gp.cmd = exec.Command(gp.args[0], gp.args[1:]...)
-	gp.cmd.Env = gp.env
 	log, err := os.OpenFile(filepath.Join(dir, strings.ReplaceAll(gp.owner, "/", "_")+".log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return err
 	}
-	gp.cmd.Stdout, gp.cmd.Stderr = log, log
-	if err := gp.cmd.Start(); err != nil {
-		log.Close()
-		return err
-	}
-	gp.done = make(chan struct{})
-	go func() {
-		_ = gp.cmd.Wait()
-		log.Close()
-		close(gp.done)
-	}()
-	return nil
+	defer log.Close() // the process has its own descriptor
+	gp.proc, err = spawn.Start(gp.bin, gp.args, gp.env, log)
+	return err
 }
 
 // Stop ends every process gracefully, then kills what is left.
 func (g *Group) Stop() {
 	for _, p := range g.procs {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		p.proc.Terminate()
 	}
 	for _, p := range g.procs {
-		select {
-		case <-p.done:
-		case <-time.After(15 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
+		p.proc.Await(15 * time.Second)
 	}
 }
 
@@ -181,13 +167,13 @@ func (g *Group) Failover(ctx context.Context, n int) ([]time.Duration, error) {
 		}
 		sleep(ctx, time.Duration(rand.Int64N(int64(g.TTL/3))))
 		t0 := ledger.Now()
-		_ = p.cmd.Process.Kill()
+		_ = p.proc.Signal(syscall.SIGKILL)
 		d, err := g.firstStartAfter(ctx, t0, p.owner, g.TTL+20*time.Second)
 		if err != nil {
 			return times, err
 		}
 		times = append(times, d)
-		<-p.done
+		<-p.proc.Done()
 		if err := p.start(filepath.Dir(g.ledger)); err != nil {
 			return times, err
 		}
@@ -212,14 +198,14 @@ func (g *Group) Handover(ctx context.Context, n int) ([]time.Duration, error) {
 		}
 		sleep(ctx, time.Until(next.Add(-5*time.Millisecond)))
 		t0 := ledger.Now()
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		_ = p.proc.Signal(syscall.SIGTERM)
 		d, err := g.firstStartAfter(ctx, t0, p.owner, g.TTL+20*time.Second)
 		if err != nil {
 			return times, err
 		}
 		times = append(times, d)
 		select {
-		case <-p.done:
+		case <-p.proc.Done():
 		case <-time.After(15 * time.Second):
 			return times, fmt.Errorf("%s: %s did not exit after SIGTERM", g.Lease, p.owner)
 		}

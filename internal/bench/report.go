@@ -122,7 +122,7 @@ func (r *Report) Markdown() string {
 	w("Rerun it to check them: the numbers are this machine's, and a 2-core VM is noisy; the ratios\n")
 	w("matter more than the absolute times.\n\n")
 	w("- Machine: %s\n", r.Machine)
-	w("- Server: %s, a throwaway instance started by the benchmark (`internal/dbtest`) on 127.0.0.1: %s\n", r.Server, strings.Join(r.Settings, ", "))
+	w("- Server: %s, a throwaway instance started by the benchmark (`internal/dbserver`) on 127.0.0.1: %s\n", r.Server, strings.Join(r.Settings, ", "))
 	w("- Clients: Go, github.com/go-sql-driver/mysql, one connection per process or runner; statements prepared once\n")
 	w("  and reused (Soloist's runner does the same), so that each call is one round trip.\n\n")
 	w("The alternatives are implemented in the benchmark (`internal/bench/alternatives.go`) from their published\n")

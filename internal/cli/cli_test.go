@@ -439,12 +439,12 @@ func TestSIGHUPReloadsTheCrontab(t *testing.T) {
 	p.waitLog(t, "job=first", 10*time.Second)
 
 	write("# soloist: name=second\n* * * * * * true\n")
-	_ = p.cmd.Process.Signal(syscall.SIGHUP)
+	_ = p.Signal(syscall.SIGHUP)
 	p.waitLog(t, "crontab reloaded", 5*time.Second)
 	p.waitLog(t, "job=second", 5*time.Second)
 
 	write("61 * * * * broken\n")
-	_ = p.cmd.Process.Signal(syscall.SIGHUP)
+	_ = p.Signal(syscall.SIGHUP)
 	p.waitLog(t, "crontab reload refused; the previous jobs go on", 5*time.Second)
 	if !strings.Contains(p.log(), "crontab:1: bad schedule") {
 		t.Fatalf("the refused reload does not say where:\n%s", p.log())
@@ -460,10 +460,10 @@ func TestASecondSignalEndsARunAtOnce(t *testing.T) {
 	ct := writeFile(t, "crontab", "# soloist: name=long\n* * * * * * sleep 60\n")
 	p := start(t, []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_TTL=3s", "SOLOIST_GRACE=60s"}, "run", "--crontab", ct)
 	p.waitLog(t, "run started", 10*time.Second)
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.Signal(syscall.SIGTERM)
 	p.waitLog(t, "finishing running jobs", 5*time.Second)
 	select {
-	case <-p.done:
+	case <-p.Done():
 		t.Fatal("the first SIGTERM did not wait for the running job's grace period")
 	case <-time.After(500 * time.Millisecond):
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/soloist-dev/soloist/internal/dbtest"
+	"github.com/soloist-dev/soloist/internal/spawn"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -21,29 +22,23 @@ var build struct {
 	once sync.Once
 	path string
 	err  error
-	dir  string
 }
 
 // binary builds cmd/soloist once per test run, as a user would get it.
 func binary(t testing.TB) string {
 	t.Helper()
 	build.once.Do(func() {
-		build.dir, build.err = os.MkdirTemp("", "soloist-bin-")
-		if build.err != nil {
-			return
-		}
-		dbtest.AtExit(func() { os.RemoveAll(build.dir) })
-		build.path = filepath.Join(build.dir, "soloist")
-		cmd := exec.Command("go", "build", "-race", "-ldflags", "-X github.com/soloist-dev/soloist/internal/cli.Version=v0.0.0-test",
-			"-o", build.path, "github.com/soloist-dev/soloist/cmd/soloist")
-		out, err := cmd.CombinedOutput()
+		dir, err := os.MkdirTemp("", "soloist-bin-")
 		if err != nil {
 			build.err = err
-			build.path = string(out)
+			return
 		}
+		dbtest.AtExit(func() { os.RemoveAll(dir) })
+		build.path, build.err = spawn.Build(dir, spawn.SoloistPackage,
+			"-race", "-ldflags", "-X github.com/soloist-dev/soloist/internal/cli.Version=v0.0.0-test")
 	})
 	if build.err != nil {
-		t.Fatalf("go build: %v\n%s", build.err, build.path)
+		t.Fatal(build.err)
 	}
 	return build.path
 }
@@ -87,63 +82,38 @@ func cleanEnv() []string {
 }
 
 // process is a soloist command running in the background.
-type process struct {
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	stderr bytes.Buffer
-	done   chan struct{}
-	code   int
-}
-
-func (p *process) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.Write(b)
-}
+type process struct{ *spawn.Process }
 
 // log is what the process has logged so far.
-func (p *process) log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stderr.String()
-}
+func (p *process) log() string { return p.Output() }
 
 // start runs the binary in the background; the test's end stops it.
 func start(t testing.TB, env []string, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(binary(t), args...), done: make(chan struct{})}
-	p.cmd.Env = append(cleanEnv(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	if err := p.cmd.Start(); err != nil {
+	sp, err := spawn.Start(binary(t), args, append(cleanEnv(), env...), nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		err := p.cmd.Wait()
-		if ee, ok := err.(*exec.ExitError); ok {
-			p.code = ee.ExitCode()
-		}
-		close(p.done)
-	}()
+	p := &process{sp}
 	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
+		p.Kill()
 		if t.Failed() {
-			t.Logf("log of %s:\n%s", strings.Join(p.cmd.Args, " "), p.log())
+			t.Logf("log of %s:\n%s", strings.Join(p.Args(), " "), p.log())
 		}
 	})
 	return p
 }
 
-// signal sends sig and waits up to d for the process to exit, returning its
+// stop sends sig and waits up to d for the process to exit, returning its
 // exit code.
 func (p *process) stop(t testing.TB, sig syscall.Signal, d time.Duration) int {
 	t.Helper()
-	_ = p.cmd.Process.Signal(sig)
+	_ = p.Signal(sig)
 	select {
-	case <-p.done:
-		return p.code
+	case <-p.Done():
+		return p.ExitCode()
 	case <-time.After(d):
-		t.Fatalf("%s did not exit within %v of %v", p.cmd.Args[1], d, sig)
+		t.Fatalf("%s did not exit within %v of %v", p.Args()[1], d, sig)
 		return -1
 	}
 }
@@ -154,12 +124,12 @@ func (p *process) waitLog(t testing.TB, s string, d time.Duration) {
 	deadline := time.Now().Add(d)
 	for !strings.Contains(p.log(), s) {
 		select {
-		case <-p.done:
-			t.Fatalf("%s exited (code %d) before logging %q", p.cmd.Args[1], p.code, s)
+		case <-p.Done():
+			t.Fatalf("%s exited (code %d) before logging %q", p.Args()[1], p.ExitCode(), s)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not log %q within %v", p.cmd.Args[1], s, d)
+			t.Fatalf("%s did not log %q within %v", p.Args()[1], s, d)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -17,10 +17,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/soloist-dev/soloist/internal/dbtest"
+	"github.com/soloist-dev/soloist/internal/dbserver"
+	"github.com/soloist-dev/soloist/internal/spawn"
 )
 
 // Options configure a demo run.
@@ -35,8 +35,7 @@ type Options struct {
 // server is one `soloist run` process.
 type server struct {
 	name, owner string
-	cmd         *exec.Cmd
-	done        chan struct{}
+	proc        *spawn.Process
 }
 
 // event is a log line of a server that the demo narrates.
@@ -59,7 +58,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	title := func(s string) { fmt.Fprintf(o.Out, "\n== %s ==\n", s) }
 
 	title("Soloist demo: one crontab on three servers, each fire on exactly one")
-	srv, err := dbtest.Start(ctx, dbtest.Options{})
+	srv, err := dbserver.Start(ctx, dbserver.Options{})
 	if err != nil {
 		return err
 	}
@@ -110,15 +109,10 @@ func Run(ctx context.Context, o Options) (err error) {
 	servers := map[string]*server{}
 	defer func() {
 		for _, s := range servers {
-			_ = s.cmd.Process.Signal(syscall.SIGTERM)
+			s.proc.Terminate()
 		}
 		for _, s := range servers {
-			select {
-			case <-s.done:
-			case <-time.After(15 * time.Second):
-				_ = s.cmd.Process.Kill()
-				<-s.done
-			}
+			s.proc.Await(15 * time.Second)
 		}
 		wg.Wait()
 	}()
@@ -144,8 +138,7 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	title(fmt.Sprintf("kill -9 %s, the leader (token %d)", leader, token))
 	killed := time.Now()
-	_ = servers[leader].cmd.Process.Kill()
-	<-servers[leader].done
+	servers[leader].proc.Kill()
 	delete(servers, leader)
 	next, _, ledAt, err := waitPhase(ctx, say, events, leader, o.Ticks, 30*time.Second)
 	if err != nil {
@@ -174,20 +167,24 @@ func Run(ctx context.Context, o Options) (err error) {
 }
 
 func startServer(bin, name string, env []string, ct string, events chan<- event, wg *sync.WaitGroup) (*server, error) {
-	s := &server{name: name, owner: "127.0.0.1/" + name, done: make(chan struct{})}
-	s.cmd = exec.Command(bin, "run", "--crontab", ct, "--owner", s.owner)
-	s.cmd.Env = env
-	stderr, err := s.cmd.StderrPipe()
+	s := &server{name: name, owner: "127.0.0.1/" + name}
+	// The log goes through a pipe that closes when the process exits, so
+	// the reader below ends with it.
+	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	if err := s.cmd.Start(); err != nil {
+	s.proc, err = spawn.Runner(bin, spawn.Run{Crontab: ct, Owner: s.owner}, env, w)
+	w.Close()
+	if err != nil {
+		r.Close()
 		return nil, err
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		sc := bufio.NewScanner(stderr)
+		defer r.Close()
+		sc := bufio.NewScanner(r)
 		for sc.Scan() {
 			var rec map[string]any
 			if json.Unmarshal(sc.Bytes(), &rec) != nil {
@@ -199,8 +196,6 @@ func startServer(bin, name string, env []string, ct string, events chan<- event,
 			default:
 			}
 		}
-		_ = s.cmd.Wait()
-		close(s.done)
 	}()
 	return s, nil
 }

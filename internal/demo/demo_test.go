@@ -4,26 +4,25 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/soloist-dev/soloist/internal/demo"
+	"github.com/soloist-dev/soloist/internal/spawn"
 )
 
 // TestDemoShowsATakeoverWithoutDoubleRuns runs `make demo` as a newcomer
 // would see it, with shorter phases.
 func TestDemoShowsATakeoverWithoutDoubleRuns(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "soloist")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/soloist-dev/soloist/cmd/soloist").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := spawn.Build(t.TempDir(), spawn.SoloistPackage)
+	if err != nil {
+		t.Fatal(err)
 	}
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	err := demo.Run(ctx, demo.Options{Soloist: bin, Crontab: "../../examples/demo.crontab", TTL: 2 * time.Second, Ticks: 2, Out: &out})
+	err = demo.Run(ctx, demo.Options{Soloist: bin, Crontab: "../../examples/demo.crontab", TTL: 2 * time.Second, Ticks: 2, Out: &out})
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}

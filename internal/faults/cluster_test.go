@@ -1,15 +1,12 @@
 package faults_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,8 +14,10 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/soloist-dev/soloist"
+	"github.com/soloist-dev/soloist/internal/dbserver"
 	"github.com/soloist-dev/soloist/internal/dbtest"
 	"github.com/soloist-dev/soloist/internal/dbtest/netfault"
+	"github.com/soloist-dev/soloist/internal/spawn"
 )
 
 // clusterOptions describe a fault test's group of runners.
@@ -31,7 +30,7 @@ type clusterOptions struct {
 	crontab string
 	// server, when set, starts a server of the test's own (for restarts and
 	// skewed clocks) instead of a database on the shared one.
-	server *dbtest.Options
+	server *dbserver.Options
 	// database, when set, is an existing, migrated database to use instead
 	// (a Galera cluster's); the checker reads it with this configuration.
 	database *mysql.Config
@@ -52,8 +51,8 @@ type cluster struct {
 	t       *testing.T
 	opts    clusterOptions
 	group   string
-	server  *dbtest.Server // nil on the shared server
-	cfg     *mysql.Config  // the database, as root, direct
+	server  *dbserver.Server // nil on the shared server
+	cfg     *mysql.Config    // the database, as root, direct
 	db      *sql.DB
 	dir     string
 	ledger  string
@@ -67,26 +66,7 @@ type proc struct {
 	i           int
 	name, owner string
 	proxy       *netfault.Proxy
-	cmd         *exec.Cmd
-	log         *syncBuffer
-	done        chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	run         *spawn.Process // its output is the runner's log
 }
 
 func newCluster(t *testing.T, o clusterOptions) *cluster {
@@ -107,7 +87,7 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 		}
 		t.Cleanup(func() { c.db.Close() })
 	case o.server != nil:
-		srv, err := dbtest.Start(context.Background(), *o.server)
+		srv, err := dbserver.Start(context.Background(), *o.server)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,7 +149,7 @@ func newCluster(t *testing.T, o clusterOptions) *cluster {
 		c.stopAll()
 		if t.Failed() {
 			for _, r := range c.runners {
-				t.Logf("log of %s:\n%s", r.name, tail(r.log.String(), 60))
+				t.Logf("log of %s:\n%s", r.name, tail(r.run.Output(), 60))
 			}
 		}
 	})
@@ -189,52 +169,40 @@ func (c *cluster) dsn(r *proc) string {
 
 // start starts (or restarts) runner r.
 func (c *cluster) start(r *proc, bin string) {
-	r.cmd = exec.Command(bin, "run", "--crontab", c.crontab, "--owner", r.owner, "--group", c.group,
-		"--ttl", c.opts.ttl.String(), "--grace", "2s", "--kill-grace", "2s", "--log-format", "json", "--log-level", "info")
+	run := spawn.Run{Crontab: c.crontab, Owner: r.owner, Group: c.group, TTL: c.opts.ttl,
+		Grace: 2 * time.Second, KillGrace: 2 * time.Second, LogFormat: "json", LogLevel: "info"}
 	if c.opts.runnerArgs != nil {
-		r.cmd.Args = append(r.cmd.Args, c.opts.runnerArgs(r.i)...)
+		run.Extra = c.opts.runnerArgs(r.i)
 	}
-	r.cmd.Env = append(os.Environ(), "SOLOIST_DSN="+c.dsn(r), "LEDGER_DSN="+c.dsn(r))
+	env := append(os.Environ(), "SOLOIST_DSN="+c.dsn(r), "LEDGER_DSN="+c.dsn(r))
 	if c.opts.runnerEnv != nil {
-		r.cmd.Env = append(r.cmd.Env, c.opts.runnerEnv(r.i)...)
+		env = append(env, c.opts.runnerEnv(r.i)...)
 	}
-	r.log = &syncBuffer{}
-	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
-	r.done = make(chan struct{})
-	if err := r.cmd.Start(); err != nil {
+	var err error
+	if r.run, err = spawn.Runner(bin, run, env, nil); err != nil {
 		c.t.Fatal(err)
 	}
-	go func(cmd *exec.Cmd, done chan struct{}) {
-		_ = cmd.Wait()
-		close(done)
-	}(r.cmd, r.done)
 }
 
 // restart starts a runner that was killed or stopped.
 func (c *cluster) restart(r *proc) {
-	<-r.done
+	<-r.run.Done()
 	bin, _ := binaries(c.t)
 	c.start(r, bin)
 }
 
 // signal sends sig to runner r's process (not its jobs).
 func (c *cluster) signal(r *proc, sig syscall.Signal) {
-	_ = r.cmd.Process.Signal(sig)
+	_ = r.run.Signal(sig)
 }
 
 // stopAll stops every runner gracefully, then kills what is left.
 func (c *cluster) stopAll() {
 	for _, r := range c.runners {
-		_ = r.cmd.Process.Signal(syscall.SIGCONT) // a stopped runner cannot handle SIGTERM
-		_ = r.cmd.Process.Signal(syscall.SIGTERM)
+		r.run.Terminate() // SIGCONT first: a stopped runner cannot handle SIGTERM
 	}
 	for _, r := range c.runners {
-		select {
-		case <-r.done:
-		case <-time.After(20 * time.Second):
-			_ = r.cmd.Process.Kill()
-			<-r.done
-		}
+		r.run.Await(20 * time.Second)
 	}
 }
 

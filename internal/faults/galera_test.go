@@ -14,13 +14,14 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/soloist-dev/soloist"
+	"github.com/soloist-dev/soloist/internal/dbserver"
 	"github.com/soloist-dev/soloist/internal/dbtest"
 	"github.com/soloist-dev/soloist/internal/store"
 )
 
 // TestGalera runs Soloist on a three-node MariaDB Galera cluster on loopback
 // (galera-4, nodes running as the mysql user, rsync state transfers; see
-// dbtest.StartGalera), with Galera's default timeouts:
+// dbserver.StartGalera), with Galera's default timeouts:
 //
 //   - AssertLeaseFencesAcrossNodes: a fenced transaction on one node against
 //     a takeover on another, with assert_lease as it was (a shared lock only,
@@ -43,7 +44,7 @@ import (
 // killed node stalls every commit of the cluster for seconds.
 func TestGalera(t *testing.T) {
 	ctx := context.Background()
-	g, err := dbtest.StartGalera(ctx, 3, dbtest.GaleraOptions{Log: t.Logf})
+	g, err := dbserver.StartGalera(ctx, 3, dbserver.GaleraOptions{Log: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func TestGalera(t *testing.T) {
 // galeraDatabase creates a database on the cluster through node 0, migrates
 // it and returns root's configuration for it through g.Addr (whichever node
 // runs).
-func galeraDatabase(t *testing.T, g *dbtest.Galera, name string) *mysql.Config {
+func galeraDatabase(t *testing.T, g *dbserver.Galera, name string) *mysql.Config {
 	t.Helper()
 	ctx := context.Background()
 	admin, err := sql.Open("mysql", g.Nodes[0].DSN(""))
@@ -91,7 +92,7 @@ func galeraDatabase(t *testing.T, g *dbtest.Galera, name string) *mysql.Config {
 }
 
 // galeraNode opens a pool on database cfg of node i, closed when the test ends.
-func galeraNode(t *testing.T, g *dbtest.Galera, i int, cfg *mysql.Config) *sql.DB {
+func galeraNode(t *testing.T, g *dbserver.Galera, i int, cfg *mysql.Config) *sql.DB {
 	t.Helper()
 	c := cfg.Clone()
 	c.Addr = g.Nodes[i].Addr
@@ -148,7 +149,7 @@ func isMySQLError(err error, number uint16) bool {
 
 // wsrepCounters sums the certification failures and the brute-force aborts
 // (a local transaction killed by a replicated one) over the running nodes.
-func wsrepCounters(t *testing.T, g *dbtest.Galera) (certFailures, bfAborts int64) {
+func wsrepCounters(t *testing.T, g *dbserver.Galera) (certFailures, bfAborts int64) {
 	t.Helper()
 	for _, n := range g.Nodes {
 		if !n.Up() {
@@ -205,7 +206,7 @@ func (o fenceOutcome) String() string {
 // replicated writes late (a session of node 0 holds FLUSH TABLES lease_terms
 // WITH READ LOCK, as a backup tool might, until A has sent its COMMIT):
 // A's commit is then certified before node 0 has applied the takeover.
-func fenceExperiment(t *testing.T, g *dbtest.Galera, cfg *mysql.Config, lock string, late bool) fenceOutcome {
+func fenceExperiment(t *testing.T, g *dbserver.Galera, cfg *mysql.Config, lock string, late bool) fenceOutcome {
 	t.Helper()
 	ctx := context.Background()
 	n0, n1 := galeraNode(t, g, 0, cfg), galeraNode(t, g, 1, cfg)
@@ -297,7 +298,7 @@ func fenceExperiment(t *testing.T, g *dbtest.Galera, cfg *mysql.Config, lock str
 	return out
 }
 
-func testGaleraFence(t *testing.T, g *dbtest.Galera) {
+func testGaleraFence(t *testing.T, g *dbserver.Galera) {
 	ctx := context.Background()
 	// The same database twice: with assert_lease as 00009 made it (every
 	// migration but 00036, the one that makes it write the fence row), and
@@ -368,7 +369,7 @@ func testGaleraFence(t *testing.T, g *dbtest.Galera) {
 	}
 }
 
-func testGaleraConflicts(t *testing.T, g *dbtest.Galera) {
+func testGaleraConflicts(t *testing.T, g *dbserver.Galera) {
 	ctx := context.Background()
 	cfg := galeraDatabase(t, g, "soloist_conflicts")
 	const contenders = 6 // two on each node
@@ -524,7 +525,7 @@ func testGaleraConflicts(t *testing.T, g *dbtest.Galera) {
 	}
 }
 
-func testGaleraNodeFailures(t *testing.T, g *dbtest.Galera) {
+func testGaleraNodeFailures(t *testing.T, g *dbserver.Galera) {
 	ctx := context.Background()
 	rounds := 1
 	if longForm() {
@@ -550,7 +551,7 @@ func testGaleraNodeFailures(t *testing.T, g *dbtest.Galera) {
 	}
 	alive := func(r *proc) bool {
 		select {
-		case <-r.done:
+		case <-r.run.Done():
 			return false
 		default:
 			return true
@@ -574,7 +575,7 @@ func testGaleraNodeFailures(t *testing.T, g *dbtest.Galera) {
 		c.waitRuns(ends()+3, 30*time.Second)
 		for _, r := range c.runners {
 			if r != leader && !alive(r) {
-				t.Errorf("%s on a surviving node exited:\n%s", r, tail(r.log.String(), 20))
+				t.Errorf("%s on a surviving node exited:\n%s", r, tail(r.run.Output(), 20))
 			}
 		}
 		if err := g.Restart(ctx, leader.i); err != nil {
@@ -602,7 +603,7 @@ func testGaleraNodeFailures(t *testing.T, g *dbtest.Galera) {
 			round, follower.i, follower, evicted.Round(time.Millisecond), leader, token, now, nowToken)
 		for _, r := range c.runners {
 			if !alive(r) {
-				t.Errorf("%s exited:\n%s", r, tail(r.log.String(), 20))
+				t.Errorf("%s exited:\n%s", r, tail(r.run.Output(), 20))
 			}
 		}
 		if err := g.Restart(ctx, follower.i); err != nil {

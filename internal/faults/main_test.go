@@ -2,12 +2,11 @@ package faults_test
 
 import (
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/soloist-dev/soloist/internal/dbtest"
+	"github.com/soloist-dev/soloist/internal/spawn"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -32,27 +31,13 @@ func binaries(t testing.TB) (soloist, ledger string) {
 			return
 		}
 		dbtest.AtExit(func() { os.RemoveAll(dir) })
-		bins.soloist, bins.ledger = filepath.Join(dir, "soloist"), filepath.Join(dir, "ledger")
-		for pkg, out := range map[string]string{
-			"github.com/soloist-dev/soloist/cmd/soloist":            bins.soloist,
-			"github.com/soloist-dev/soloist/internal/faults/ledger": bins.ledger,
-		} {
-			if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
-				bins.err = &buildError{pkg, err, string(b)}
-				return
-			}
+		if bins.soloist, bins.err = spawn.Build(dir, spawn.SoloistPackage); bins.err != nil {
+			return
 		}
+		bins.ledger, bins.err = spawn.Build(dir, "github.com/soloist-dev/soloist/internal/faults/ledger")
 	})
 	if bins.err != nil {
 		t.Fatal(bins.err)
 	}
 	return bins.soloist, bins.ledger
 }
-
-type buildError struct {
-	pkg string
-	err error
-	out string
-}
-
-func (e *buildError) Error() string { return "go build " + e.pkg + ": " + e.err.Error() + "\n" + e.out }

@@ -49,7 +49,7 @@ func TestPartitionTheLeader(t *testing.T) {
 				f.Faults++
 				c.waitHolder(leader, ttl+10*time.Second)
 				dbtest.WaitFor(t, 10*time.Second, "the partitioned runner to step down", func() bool {
-					return strings.Contains(leader.log.String(), "trust window passed")
+					return strings.Contains(leader.run.Output(), "trust window passed")
 				})
 				leader.proxy.Heal()
 

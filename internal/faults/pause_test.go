@@ -55,7 +55,7 @@ func TestPauseTheLeader(t *testing.T) {
 			at    time.Time
 		}{leader, token, time.Now()})
 		dbtest.WaitFor(t, 10*time.Second, "the frozen runner to log that it stepped down", func() bool {
-			return strings.Contains(leader.log.String(), "trust window passed")
+			return strings.Contains(leader.run.Output(), "trust window passed")
 		})
 		time.Sleep(2 * time.Second)
 	}

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/soloist-dev/soloist/internal/dbtest"
+	"github.com/soloist-dev/soloist/internal/dbserver"
 )
 
 // TestRestartTheDatabase stops the database server (SIGTERM) during a busy
@@ -21,7 +21,7 @@ func TestRestartTheDatabase(t *testing.T) {
 		restarts = 5
 	}
 	const ttl = time.Second
-	c := newCluster(t, clusterOptions{runners: 3, ttl: ttl, server: &dbtest.Options{}, crontab: `# soloist: name=all missed=all
+	c := newCluster(t, clusterOptions{runners: 3, ttl: ttl, server: &dbserver.Options{}, crontab: `# soloist: name=all missed=all
 * * * * * * {ledger} -sleep 100ms -fence
 # soloist: name=once missed=once
 * * * * * * {ledger} -sleep 100ms

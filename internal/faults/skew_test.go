@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/soloist-dev/soloist/internal/dbtest"
+	"github.com/soloist-dev/soloist/internal/dbserver"
 )
 
 // libfaketime finds Debian's libfaketime, or fails with how to install it.
@@ -47,7 +47,7 @@ func TestSkewedClocks(t *testing.T) {
 			sessions := []string{"'+13:00'", "'-12:00'", "'+05:45'"}
 			c := newCluster(t, clusterOptions{
 				runners: 3, ttl: ttl, crontab: crontabEverySecond,
-				server:    &dbtest.Options{Env: []string{"LD_PRELOAD=" + lib, "FAKETIME=" + skew.offset, "FAKETIME_DONT_FAKE_MONOTONIC=1"}},
+				server:    &dbserver.Options{Env: []string{"LD_PRELOAD=" + lib, "FAKETIME=" + skew.offset, "FAKETIME_DONT_FAKE_MONOTONIC=1"}},
 				runnerEnv: func(i int) []string { return []string{"TZ=" + zones[i%len(zones)]} },
 				dsnParams: func(i int) map[string]string { return map[string]string{"time_zone": sessions[i%len(sessions)]} },
 			})

@@ -17,7 +17,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/soloist-dev/soloist"
-	"github.com/soloist-dev/soloist/internal/dbtest"
+	"github.com/soloist-dev/soloist/internal/dbserver"
 )
 
 // TestSoak runs many runners in four groups with many jobs against one
@@ -32,7 +32,7 @@ func TestSoak(t *testing.T) {
 		runnersPerGroup, jobsPerGroup, duration = 50, 25, 10*time.Minute
 	}
 	const groups, ttl = 4, 5 * time.Second
-	srv, err := dbtest.Start(context.Background(), dbtest.Options{MaxConnections: 3000})
+	srv, err := dbserver.Start(context.Background(), dbserver.Options{MaxConnections: 3000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestSoak(t *testing.T) {
 }
 
 // createMigrated creates the soloist database on srv and migrates it.
-func createMigrated(t *testing.T, srv *dbtest.Server) *mysql.Config {
+func createMigrated(t *testing.T, srv *dbserver.Server) *mysql.Config {
 	t.Helper()
 	admin, err := sql.Open("mysql", srv.DSN(""))
 	if err != nil {
@@ -150,8 +150,8 @@ func readings(t *testing.T, clusters []*cluster, observed []string) reading {
 	r := reading{rss: map[int]int64{}, goroutines: map[string]int64{}}
 	for _, c := range clusters {
 		for _, p := range c.runners {
-			if kb := vmRSS(p.cmd.Process.Pid); kb > 0 {
-				r.rss[p.cmd.Process.Pid] = kb
+			if kb := vmRSS(p.run.Pid()); kb > 0 {
+				r.rss[p.run.Pid()] = kb
 			}
 		}
 	}

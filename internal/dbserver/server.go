@@ -1,11 +1,11 @@
-// Package dbtest starts throwaway MySQL-compatible servers for the tests, the
+// Package dbserver starts throwaway MySQL-compatible servers for the tests, the
 // demo and the benchmark, from the mariadbd or mysqld binary on PATH.
 //
 // A server gets its own temporary data directory, socket and random
 // 127.0.0.1 port, and is started with --no-defaults so that nothing in
 // /etc/mysql changes it. It is ready in about a second and goes away with
 // Stop. Nothing here is a mock: every test talks to a real server.
-package dbtest
+package dbserver
 
 import (
 	"bytes"
@@ -31,7 +31,7 @@ import (
 const InstallHint = "install one (Debian/Ubuntu: apt-get install -y mariadb-server) or set SOLOIST_TEST_DSN to a server where this user may create databases, e.g. SOLOIST_TEST_DSN='root:pw@tcp(127.0.0.1:3306)/'"
 
 // ErrNoServer is returned by Start when neither mariadbd nor mysqld is found.
-var ErrNoServer = errors.New("dbtest: no MySQL-compatible server binary (mariadbd or mysqld) on PATH or in /usr/sbin: " + InstallHint)
+var ErrNoServer = errors.New("dbserver: no MySQL-compatible server binary (mariadbd or mysqld) on PATH or in /usr/sbin: " + InstallHint)
 
 // Options tune a throwaway server. The zero value is what the tests use.
 type Options struct {
@@ -102,7 +102,7 @@ func binaries() (server, install string, err error) {
 		if i := look("mariadb-install-db", "mysql_install_db"); i != "" {
 			return s, i, nil
 		}
-		return "", "", fmt.Errorf("dbtest: found %s but not mariadb-install-db: %s", s, InstallHint)
+		return "", "", fmt.Errorf("dbserver: found %s but not mariadb-install-db: %s", s, InstallHint)
 	}
 	if s := look("mysqld"); s != "" {
 		return s, "", nil // MySQL initialises with mysqld --initialize-insecure
@@ -147,7 +147,7 @@ func prepare(ctx context.Context, opts Options) (*Server, error) {
 		// Unix socket paths are limited to 108 bytes: keep the path short.
 		s.dir, err = os.MkdirTemp("", "soloist-db-")
 		if err != nil {
-			return nil, fmt.Errorf("dbtest: %w", err)
+			return nil, fmt.Errorf("dbserver: %w", err)
 		}
 		s.ownDir = true
 	} else {
@@ -160,13 +160,13 @@ func prepare(ctx context.Context, opts Options) (*Server, error) {
 	s.tmpdir = filepath.Join(s.dir, "tmp")
 	if err := os.MkdirAll(s.tmpdir, 0o700); err != nil {
 		s.cleanup()
-		return nil, fmt.Errorf("dbtest: %w", err)
+		return nil, fmt.Errorf("dbserver: %w", err)
 	}
 	if s.cred != nil {
 		for _, d := range []string{s.dir, s.tmpdir} {
 			if err := os.Chown(d, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
 				s.cleanup()
-				return nil, fmt.Errorf("dbtest: %w", err)
+				return nil, fmt.Errorf("dbserver: %w", err)
 			}
 		}
 	}
@@ -181,15 +181,15 @@ func prepare(ctx context.Context, opts Options) (*Server, error) {
 func credential(name string) (*syscall.Credential, error) {
 	u, err := user.Lookup(name)
 	if err != nil {
-		return nil, fmt.Errorf("dbtest: no operating-system user %q to run the server as (Debian/Ubuntu: apt-get install -y mariadb-server creates mysql): %w", name, err)
+		return nil, fmt.Errorf("dbserver: no operating-system user %q to run the server as (Debian/Ubuntu: apt-get install -y mariadb-server creates mysql): %w", name, err)
 	}
 	uid, err := strconv.ParseUint(u.Uid, 10, 32)
 	if err != nil {
-		return nil, fmt.Errorf("dbtest: user %s: uid %q: %w", name, u.Uid, err)
+		return nil, fmt.Errorf("dbserver: user %s: uid %q: %w", name, u.Uid, err)
 	}
 	gid, err := strconv.ParseUint(u.Gid, 10, 32)
 	if err != nil {
-		return nil, fmt.Errorf("dbtest: user %s: gid %q: %w", name, u.Gid, err)
+		return nil, fmt.Errorf("dbserver: user %s: gid %q: %w", name, u.Gid, err)
 	}
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
@@ -210,7 +210,7 @@ func (s *Server) initialise(ctx context.Context, install string) error {
 	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("dbtest: initialise %s: %w\n%s", s.datadir, err, tail(out, 20))
+		return fmt.Errorf("dbserver: initialise %s: %w\n%s", s.datadir, err, tail(out, 20))
 	}
 	return nil
 }
@@ -263,7 +263,7 @@ func (s *Server) start(ctx context.Context) error {
 		if !restart {
 			p, err := freePort()
 			if err != nil {
-				return fmt.Errorf("dbtest: %w", err)
+				return fmt.Errorf("dbserver: %w", err)
 			}
 			s.port = p
 		}
@@ -287,7 +287,7 @@ func (s *Server) startOnce(ctx context.Context) error {
 	// that switched users itself would lose its parent-death signal.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Credential: s.cred}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("dbtest: start %s: %w", s.bin, err)
+		return fmt.Errorf("dbserver: start %s: %w", s.bin, err)
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
@@ -297,20 +297,20 @@ func (s *Server) startOnce(ctx context.Context) error {
 
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		db, err := sql.Open("mysql", s.rootConfig("").FormatDSN())
+		db, err := sql.Open("mysql", s.Config("").FormatDSN())
 		if err == nil {
 			pctx, cancel := context.WithTimeout(ctx, time.Second)
 			err = db.QueryRowContext(pctx, "SELECT VERSION()").Scan(&s.Version)
 			cancel()
 			db.Close()
 			if err == nil {
-				s.logf("dbtest: %s %s ready on %s (data %s)", filepath.Base(s.bin), s.Version, s.addr(), s.datadir)
+				s.logf("dbserver: %s %s ready on %s (data %s)", filepath.Base(s.bin), s.Version, s.addr(), s.datadir)
 				return nil
 			}
 		}
 		select {
 		case <-done:
-			return fmt.Errorf("dbtest: %s exited during start-up:\n%s", s.bin, s.errLog(30))
+			return fmt.Errorf("dbserver: %s exited during start-up:\n%s", s.bin, s.errLog(30))
 		case <-ctx.Done():
 			s.kill()
 			return ctx.Err()
@@ -318,15 +318,15 @@ func (s *Server) startOnce(ctx context.Context) error {
 		}
 		if time.Now().After(deadline) {
 			s.kill()
-			return fmt.Errorf("dbtest: %s did not answer within 60s: %v\n%s", s.bin, err, s.errLog(30))
+			return fmt.Errorf("dbserver: %s did not answer within 60s: %v\n%s", s.bin, err, s.errLog(30))
 		}
 	}
 }
 
 func (s *Server) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 
-// rootConfig is the driver configuration for root on database db.
-func (s *Server) rootConfig(db string) *mysql.Config {
+// Config is the driver configuration for root on database db.
+func (s *Server) Config(db string) *mysql.Config {
 	cfg := mysql.NewConfig()
 	cfg.User = "root"
 	cfg.Net = "tcp"
@@ -338,7 +338,7 @@ func (s *Server) rootConfig(db string) *mysql.Config {
 }
 
 // DSN is root's data source name for database db ("" for none).
-func (s *Server) DSN(db string) string { return s.rootConfig(db).FormatDSN() }
+func (s *Server) DSN(db string) string { return s.Config(db).FormatDSN() }
 
 // Pid is the server's process id, or 0 when it is not running.
 func (s *Server) Pid() int {
@@ -367,7 +367,7 @@ func (s *Server) Stop() error {
 	case <-time.After(60 * time.Second):
 		_ = cmd.Process.Kill()
 		<-done
-		return errors.New("dbtest: server ignored SIGTERM for 60s; killed")
+		return errors.New("dbserver: server ignored SIGTERM for 60s; killed")
 	}
 }
 

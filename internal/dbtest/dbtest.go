@@ -1,3 +1,11 @@
+// Package dbtest is the test harness over internal/dbserver: TestMain starts
+// one throwaway server per test binary (or uses the one SOLOIST_TEST_DSN
+// names), each test gets a fresh database of its own, and goleak checks that
+// no goroutine outlives the tests. A test that cannot get a server fails
+// with the command that installs one; it never skips.
+//
+// Only tests import it: the demo and the benchmark use dbserver directly, so
+// no binary links testing or goleak.
 package dbtest
 
 import (
@@ -15,6 +23,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/soloist-dev/soloist"
+	"github.com/soloist-dev/soloist/internal/dbserver"
 )
 
 // EnvDSN names the environment variable that points the tests at an existing
@@ -24,8 +33,8 @@ const EnvDSN = "SOLOIST_TEST_DSN"
 
 // shared is the server of one test binary, set up by Main.
 var shared struct {
-	server *Server       // nil when EnvDSN is used
-	base   *mysql.Config // admin connection settings, without a database
+	server *dbserver.Server // nil when EnvDSN is used
+	base   *mysql.Config    // admin connection settings, without a database
 	admin  *sql.DB
 
 	exampleDBs []string // dropped after the tests
@@ -86,12 +95,12 @@ func setUp() error {
 		cfg.ParseTime = true
 		shared.base = cfg
 	} else {
-		srv, err := Start(ctx, Options{})
+		srv, err := dbserver.Start(ctx, dbserver.Options{})
 		if err != nil {
 			return err
 		}
 		shared.server = srv
-		shared.base = srv.rootConfig("")
+		shared.base = srv.Config("")
 	}
 	db, err := sql.Open("mysql", shared.base.FormatDSN())
 	if err != nil {
@@ -102,7 +111,7 @@ func setUp() error {
 		if shared.server != nil {
 			shared.server.Close()
 		}
-		return fmt.Errorf("connect to %s: %w; %s", shared.base.Addr, err, InstallHint)
+		return fmt.Errorf("connect to %s: %w; %s", shared.base.Addr, err, dbserver.InstallHint)
 	}
 	db.SetMaxIdleConns(2)
 	shared.admin = db
@@ -115,7 +124,7 @@ func (quiet) Print(...any) {}
 
 // SharedServer is the throwaway server of this test binary, or nil when the
 // tests run against the server that EnvDSN names.
-func SharedServer() *Server { return shared.server }
+func SharedServer() *dbserver.Server { return shared.server }
 
 // Database is a fresh database on the test server.
 type Database struct {
@@ -163,7 +172,7 @@ func NewDatabase(t testing.TB) *Database {
 func NewEmptyDatabase(t testing.TB) *Database {
 	t.Helper()
 	if shared.admin == nil {
-		t.Fatal("dbtest: no server: call dbtest.Main(m) from TestMain; " + InstallHint)
+		t.Fatal("dbtest: no server: call dbtest.Main(m) from TestMain; " + dbserver.InstallHint)
 	}
 	ctx := context.Background()
 	name := "soloist_t_" + randomHex(6)

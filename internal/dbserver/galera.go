@@ -1,4 +1,4 @@
-package dbtest
+package dbserver
 
 import (
 	"context"
@@ -113,14 +113,14 @@ func galeraTools() (provider string, err error) {
 		if len(extra) > 0 {
 			hint = "install them (Debian/Ubuntu: apt-get install -y galera-4 rsync " + strings.Join(extra, " ") + ")"
 		}
-		return "", fmt.Errorf("dbtest: a Galera cluster needs %s: %s", strings.Join(missing, "; "), hint)
+		return "", fmt.Errorf("dbserver: a Galera cluster needs %s: %s", strings.Join(missing, "; "), hint)
 	}
 	bin, install, err := binaries()
 	if err != nil {
 		return "", err
 	}
 	if install == "" {
-		return "", fmt.Errorf("dbtest: a Galera cluster needs MariaDB (mariadbd), found %s: install it (Debian/Ubuntu: apt-get install -y mariadb-server galera-4 rsync)", bin)
+		return "", fmt.Errorf("dbserver: a Galera cluster needs MariaDB (mariadbd), found %s: install it (Debian/Ubuntu: apt-get install -y mariadb-server galera-4 rsync)", bin)
 	}
 	return provider, nil
 }
@@ -147,7 +147,7 @@ func onPath(names ...string) bool {
 // install them.
 func StartGalera(ctx context.Context, n int, opts GaleraOptions) (*Galera, error) {
 	if n < 1 {
-		return nil, fmt.Errorf("dbtest: a Galera cluster needs at least one node, not %d", n)
+		return nil, fmt.Errorf("dbserver: a Galera cluster needs at least one node, not %d", n)
 	}
 	provider, err := galeraTools()
 	if err != nil {
@@ -165,7 +165,7 @@ func StartGalera(ctx context.Context, n int, opts GaleraOptions) (*Galera, error
 	for i := range ports {
 		for _, p := range []*int{&ports[i].gcomm, &ports[i].ist, &ports[i].sst} {
 			if *p, err = freePort(); err != nil {
-				return nil, fmt.Errorf("dbtest: %w", err)
+				return nil, fmt.Errorf("dbserver: %w", err)
 			}
 		}
 		gcomm[i] = "127.0.0.1:" + strconv.Itoa(ports[i].gcomm)
@@ -237,7 +237,7 @@ func StartGalera(ctx context.Context, n int, opts GaleraOptions) (*Galera, error
 		return nil, err
 	}
 	g.Addr = g.lb.addr
-	g.logf("dbtest: Galera cluster %q of %d nodes ready, any node at %s", opts.Name, n, g.Addr)
+	g.logf("dbserver: Galera cluster %q of %d nodes ready, any node at %s", opts.Name, n, g.Addr)
 	return g, nil
 }
 
@@ -252,7 +252,7 @@ func (g *Galera) logf(format string, args ...any) {
 func (g *Galera) boot(ctx context.Context, node *GaleraNode) error {
 	started := time.Now()
 	if err := node.srv.start(ctx); err != nil {
-		return fmt.Errorf("dbtest: Galera node %d: %w", node.Index, err)
+		return fmt.Errorf("dbserver: Galera node %d: %w", node.Index, err)
 	}
 	node.mu.Lock()
 	if node.Addr == "" { // a restart keeps the port: Addr never changes once set
@@ -263,14 +263,14 @@ func (g *Galera) boot(ctx context.Context, node *GaleraNode) error {
 	if err := g.waitNode(ctx, node, g.upCount()); err != nil {
 		return err
 	}
-	g.logf("dbtest: Galera node %d synced on %s after %v", node.Index, node.Addr, time.Since(started).Round(time.Millisecond))
+	g.logf("dbserver: Galera node %d synced on %s after %v", node.Index, node.Addr, time.Since(started).Round(time.Millisecond))
 	return nil
 }
 
 // waitNode waits until node says it is synced and ready in a cluster of
 // size nodes.
 func (g *Galera) waitNode(ctx context.Context, node *GaleraNode, size int) error {
-	db, err := sql.Open("mysql", node.srv.rootConfig("").FormatDSN())
+	db, err := sql.Open("mysql", node.srv.Config("").FormatDSN())
 	if err != nil {
 		return err
 	}
@@ -288,7 +288,7 @@ func (g *Galera) waitNode(ctx context.Context, node *GaleraNode, size int) error
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("dbtest: Galera node %d not synced in a cluster of %d within 2 minutes (%s, %v):\n%s",
+			return fmt.Errorf("dbserver: Galera node %d not synced in a cluster of %d within 2 minutes (%s, %v):\n%s",
 				node.Index, size, state, err, node.srv.errLog(40))
 		}
 		select {
@@ -349,7 +349,7 @@ func (g *Galera) WaitApplied(ctx context.Context) error {
 			}
 			var name, seqno string
 			err := func() error {
-				db, err := sql.Open("mysql", node.srv.rootConfig("").FormatDSN())
+				db, err := sql.Open("mysql", node.srv.Config("").FormatDSN())
 				if err != nil {
 					return err
 				}
@@ -373,7 +373,7 @@ func (g *Galera) WaitApplied(ctx context.Context) error {
 		}
 		last = now
 		if time.Now().After(deadline) {
-			return fmt.Errorf("dbtest: Galera nodes did not converge within a minute: last committed %s", now)
+			return fmt.Errorf("dbserver: Galera nodes did not converge within a minute: last committed %s", now)
 		}
 		select {
 		case <-ctx.Done():
@@ -414,7 +414,7 @@ func (g *Galera) Kill(i int) {
 	node.up = false
 	node.mu.Unlock()
 	node.srv.kill()
-	g.logf("dbtest: Galera node %d killed", i)
+	g.logf("dbserver: Galera node %d killed", i)
 }
 
 // Restart starts a node that Kill killed, on its data directory and ports,
@@ -423,7 +423,7 @@ func (g *Galera) Kill(i int) {
 func (g *Galera) Restart(ctx context.Context, i int) error {
 	node := g.Nodes[i]
 	if node.Up() {
-		return fmt.Errorf("dbtest: Galera node %d is running", i)
+		return fmt.Errorf("dbserver: Galera node %d is running", i)
 	}
 	if err := g.boot(ctx, node); err != nil {
 		return err
@@ -434,7 +434,7 @@ func (g *Galera) Restart(ctx context.Context, i int) error {
 // DSN is root's data source name for database db ("" for none) through
 // Addr, the address that reaches whichever node runs.
 func (g *Galera) DSN(db string) string {
-	cfg := g.Nodes[0].srv.rootConfig(db)
+	cfg := g.Nodes[0].srv.Config(db)
 	cfg.Addr = g.Addr
 	return cfg.FormatDSN()
 }
@@ -469,7 +469,7 @@ func (n *GaleraNode) Up() bool {
 }
 
 // Config is root's driver configuration for database db on this node.
-func (n *GaleraNode) Config(db string) *mysql.Config { return n.srv.rootConfig(db) }
+func (n *GaleraNode) Config(db string) *mysql.Config { return n.srv.Config(db) }
 
 // DSN is root's data source name for database db ("" for none) on this node.
 func (n *GaleraNode) DSN(db string) string { return n.srv.DSN(db) }
@@ -496,7 +496,7 @@ type forwarder struct {
 func newForwarder(pick func() string) (*forwarder, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("dbtest: %w", err)
+		return nil, fmt.Errorf("dbserver: %w", err)
 	}
 	f := &forwarder{addr: ln.Addr().String(), ln: ln, pick: pick, conns: map[net.Conn]struct{}{}}
 	f.wg.Add(1)
