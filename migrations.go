@@ -14,13 +14,14 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"time"
 
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 
+	"github.com/soloist-dev/soloist/internal/dberr"
 	"github.com/soloist-dev/soloist/internal/schema"
 )
 
@@ -74,8 +75,9 @@ func NewMigrator(db *sql.DB, opts ...goose.ProviderOption) (*goose.Provider, err
 }
 
 // Migrate applies every pending migration to the database db is connected
-// to. Concurrent callers (several servers migrating at boot) take turns.
-// It is the one way to apply the schema from Go.
+// to, holding the migration lock (see [WithMigrationLock]), so that
+// concurrent callers (several servers migrating at boot) take turns. It is
+// the one way to apply the schema from Go.
 func Migrate(ctx context.Context, db *sql.DB) error {
 	p, err := NewMigrator(db)
 	if err != nil {
@@ -87,27 +89,64 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 	})
 }
 
-// WithMigrationLock runs fn while holding a named lock of the database
-// (GET_LOCK) so that two processes never migrate one schema at the same time.
-// Named locks belong to one server: on a Galera cluster they keep out only
-// migrators on the same node, so migrate through one node. Where named locks
-// fail altogether, fn runs without one.
+// The migration lock: goose's table lock, a row of the table goose_lock in
+// the schema being migrated.
+const (
+	// MigrationLockTable is the table that holds the migration lock. The
+	// migrating user creates it on first use.
+	MigrationLockTable = lock.DefaultLockTableName
+	// MigrationLockWait is how long [WithMigrationLock] waits for another
+	// migrator to finish before it gives up.
+	MigrationLockWait = 2 * time.Minute
+	// MigrationLockLease is how long the lock outlives a migrator that
+	// died without releasing it. A live migrator renews it every 5s.
+	MigrationLockLease = 30 * time.Second
+)
+
+// WithMigrationLock runs fn while holding the migration lock, so that two
+// processes never migrate one schema at the same time. The lock is goose's
+// table lock: a row of goose_lock, taken and renewed with ordinary writes
+// against the database clock. Being a row of an InnoDB table, it replicates,
+// so it excludes migrators on every node of a Galera cluster, not just on
+// one server as GET_LOCK would.
+//
+// When the lock cannot be taken within MigrationLockWait (another migrator
+// holds it), or at all (the user may not create or write goose_lock), fn
+// does not run and the error says why: nothing runs unguarded. A migrator
+// that dies holding the lock blocks others for at most MigrationLockLease.
+//
+// What it does not guarantee: goose renews the lock in the background and
+// only logs a renewal that fails, so a migrator cut off from the database
+// for longer than the lease could overlap the next one. Fn is not told;
+// keep what it does short.
 func WithMigrationLock(ctx context.Context, db *sql.DB, fn func() error) error {
-	conn, err := db.Conn(ctx)
+	return withTableLock(ctx, db, MigrationLockWait, fn)
+}
+
+// withTableLock is WithMigrationLock with the wait as a parameter, for tests.
+func withTableLock(ctx context.Context, db *sql.DB, wait time.Duration, fn func() error) error {
+	const every = 2 * time.Second
+	l, err := lock.NewMySQLTableLocker(
+		lock.WithTableLeaseDuration(MigrationLockLease),
+		lock.WithTableHeartbeatInterval(5*time.Second),
+		lock.WithTableLockTimeout(every, uint64(max(wait/every, 1))),
+		lock.WithTableUnlockTimeout(time.Second, 10),
+		// A held lock is worth waiting for; a missing privilege is not.
+		lock.WithTableRetryPolicy(func(err error) bool {
+			k := dberr.Classify(err)
+			return k != dberr.NoPrivilege && k != dberr.LoginDenied && k != dberr.UnknownDatabase
+		}),
+	)
 	if err != nil {
-		return fmt.Errorf("migrate: connect: %w", err)
+		return fmt.Errorf("migrate: migration lock: %w", err)
 	}
-	defer conn.Close()
-	const name = "CONCAT('soloist/migrate/', DATABASE())"
-	var got sql.NullInt64
-	err = conn.QueryRowContext(ctx, "SELECT GET_LOCK("+name+", ?)", int64((2*time.Minute)/time.Second)).Scan(&got)
-	switch {
-	case err != nil:
-		// No named locks here: run unguarded rather than not at all.
-	case !got.Valid || got.Int64 != 1:
-		return errors.New("migrate: another process has been migrating this database for 2 minutes; try again when it is done")
-	default:
-		defer conn.ExecContext(context.WithoutCancel(ctx), "DO RELEASE_LOCK("+name+")") //nolint:errcheck // the lock also ends with the connection
+	if err := l.Lock(ctx, db); err != nil {
+		return fmt.Errorf("migrate: nothing was migrated: could not take the migration lock (a row of table %s) within %v: %w; "+
+			"if another migrator is running, try again when it is done (the lock of one that died expires after %v); "+
+			"otherwise check that this user may create and write %s (soloist grants --role migrator)",
+			MigrationLockTable, wait, err, MigrationLockLease, MigrationLockTable)
 	}
+	// Unlock even when ctx is cancelled; goose tries for about 10s.
+	defer l.Unlock(context.WithoutCancel(ctx), db) //nolint:errcheck // the lease expires on its own
 	return fn()
 }

@@ -11,8 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/soloist-dev/soloist"
+	"github.com/soloist-dev/soloist/internal/dberr"
 	"github.com/soloist-dev/soloist/internal/dbtest"
 )
 
@@ -25,7 +29,7 @@ func schema(t testing.TB, db *sql.DB) string {
 	t.Helper()
 	rows, err := db.Query(`
 		SELECT 'TABLE', TABLE_NAME FROM information_schema.TABLES
-		 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME <> 'goose_db_version'
+		 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME NOT IN ('goose_db_version', 'goose_lock')
 		UNION ALL
 		SELECT 'VIEW', TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE()
 		UNION ALL
@@ -239,5 +243,60 @@ func TestMigrationsAreOneChangeEach(t *testing.T) {
 		if strings.Contains(strings.ToUpper(up), "CREATE OR REPLACE") {
 			t.Errorf("%s: CREATE OR REPLACE is not MySQL 8 syntax for routines", e.Name())
 		}
+	}
+}
+
+func TestMigrationLockLetsOneMigratorInAtATime(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDatabase(t)
+	in, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- soloist.WithMigrationLock(context.Background(), d.DB, func() error {
+			close(in)
+			<-release
+			return nil
+		})
+	}()
+	<-in
+	// A second migrator waits for the lock, and gives up when its context
+	// ends: its work never runs unguarded.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	ran := false
+	err := soloist.WithMigrationLock(ctx, d.DB, func() error { ran = true; return nil })
+	if err == nil || ran || !strings.Contains(err.Error(), "could not take the migration lock") {
+		t.Fatalf("second migrator: ran %v, err %v; want it refused with the lock named", ran, err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("first migrator: %v", err)
+	}
+	// Released: the next migrator gets in at once.
+	if err := soloist.WithMigrationLock(context.Background(), d.DB, func() error { ran = true; return nil }); err != nil || !ran {
+		t.Fatalf("after the release: ran %v, err %v", ran, err)
+	}
+}
+
+func TestMigrationLockFailsClearlyWithoutPrivileges(t *testing.T) {
+	t.Parallel()
+	// No goose_lock yet, and no CREATE; then a goose_lock that exists (a
+	// migrated database) but may not be written. Neither is retried as if
+	// another migrator held the lock: the context would end first, and the
+	// error would be the context's rather than the server's.
+	for name, d := range map[string]*dbtest.Database{
+		"MayNotCreateTheTable": dbtest.NewEmptyDatabase(t),
+		"MayNotWriteTheTable":  dbtest.NewDatabase(t),
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := d.NewUser(t, "GRANT SELECT ON {db}.*")
+			db := d.Open(t, func(c *mysql.Config) { c.User, c.Passwd = cfg.User, cfg.Passwd })
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			ran := false
+			err := soloist.WithMigrationLock(ctx, db, func() error { ran = true; return nil })
+			if ran || dberr.Classify(err) != dberr.NoPrivilege || !strings.Contains(err.Error(), "soloist grants --role migrator") {
+				t.Fatalf("migrator without the privileges: ran %v, err %v; want the server's refusal, naming the grants", ran, err)
+			}
+		})
 	}
 }

@@ -22,7 +22,8 @@ into this binary (the same files as sql/, which the stock goose CLI applies too)
   version  print the database's schema version
 
 The user needs DDL privileges (CREATE, ALTER, DROP, CREATE ROUTINE, ALTER
-ROUTINE, CREATE VIEW, INDEX, and SELECT/INSERT/DELETE on goose_db_version);
+ROUTINE, CREATE VIEW, INDEX, and SELECT/INSERT/UPDATE/DELETE on the tables
+goose_db_version and goose_lock, the migration lock that up and down take);
 runners need only EXECUTE. See docs/dba.md.`)
 	dsn := fs.dsnFlag()
 	to := fs.Int64("to", -1, "with up or down: the version to stop at")
