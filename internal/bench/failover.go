@@ -159,46 +159,38 @@ func (g *Group) firstStartAfter(ctx context.Context, t0 int64, not string, withi
 // moment of its renewal cycle, and measures each time until another
 // process's job starts. The killed process is restarted each time.
 func (g *Group) Failover(ctx context.Context, n int) ([]time.Duration, error) {
-	var times []time.Duration
-	for range n {
-		p, err := g.waitLeader(ctx, g.TTL+20*time.Second)
-		if err != nil {
-			return times, err
-		}
+	return g.interrupt(ctx, n, syscall.SIGKILL, 500*time.Millisecond, func() {
 		sleep(ctx, time.Duration(rand.Int64N(int64(g.TTL/3))))
-		t0 := ledger.Now()
-		_ = p.proc.Signal(syscall.SIGKILL)
-		d, err := g.firstStartAfter(ctx, t0, p.owner, g.TTL+20*time.Second)
-		if err != nil {
-			return times, err
-		}
-		times = append(times, d)
-		<-p.proc.Done()
-		if err := p.start(filepath.Dir(g.ledger)); err != nil {
-			return times, err
-		}
-		sleep(ctx, 500*time.Millisecond)
-	}
-	return times, nil
+	})
 }
 
 // Handover stops the leading process with SIGTERM n times, 5 ms before a
 // fire is due, and measures each time until another process's job starts.
 // The stopped process is restarted each time.
 func (g *Group) Handover(ctx context.Context, n int) ([]time.Duration, error) {
+	return g.interrupt(ctx, n, syscall.SIGTERM, 700*time.Millisecond, func() {
+		next := time.Now().Truncate(time.Second).Add(time.Second)
+		if time.Until(next) < 200*time.Millisecond {
+			next = next.Add(time.Second)
+		}
+		sleep(ctx, time.Until(next.Add(-5*time.Millisecond)))
+	})
+}
+
+// interrupt sends sig to the leading process n times, each time after
+// waitMoment returns, and measures until another process's job starts. It
+// restarts the interrupted process once it has exited, and lets the group
+// settle before the next round.
+func (g *Group) interrupt(ctx context.Context, n int, sig syscall.Signal, settle time.Duration, waitMoment func()) ([]time.Duration, error) {
 	var times []time.Duration
 	for range n {
 		p, err := g.waitLeader(ctx, g.TTL+20*time.Second)
 		if err != nil {
 			return times, err
 		}
-		next := time.Now().Truncate(time.Second).Add(time.Second)
-		if time.Until(next) < 200*time.Millisecond {
-			next = next.Add(time.Second)
-		}
-		sleep(ctx, time.Until(next.Add(-5*time.Millisecond)))
+		waitMoment()
 		t0 := ledger.Now()
-		_ = p.proc.Signal(syscall.SIGTERM)
+		_ = p.proc.Signal(sig)
 		d, err := g.firstStartAfter(ctx, t0, p.owner, g.TTL+20*time.Second)
 		if err != nil {
 			return times, err
@@ -207,12 +199,12 @@ func (g *Group) Handover(ctx context.Context, n int) ([]time.Duration, error) {
 		select {
 		case <-p.proc.Done():
 		case <-time.After(15 * time.Second):
-			return times, fmt.Errorf("%s: %s did not exit after SIGTERM", g.Lease, p.owner)
+			return times, fmt.Errorf("%s: %s did not exit after %v", g.Lease, p.owner, sig)
 		}
 		if err := p.start(filepath.Dir(g.ledger)); err != nil {
 			return times, err
 		}
-		sleep(ctx, 700*time.Millisecond)
+		sleep(ctx, settle)
 	}
 	return times, nil
 }
