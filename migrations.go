@@ -7,7 +7,22 @@
 //	goose -dir sql mysql "$DSN" up
 //
 // or with `soloist migrate up`; Go code calls [Migrate]. The runner itself
-// needs only EXECUTE on the procedures (see docs/dba.md).
+// needs only EXECUTE on the procedures (see docs/dba.md), and does not link
+// goose: the schema version it needs lives in a small internal package that
+// [SchemaVersion] re-exports.
+//
+// # Guarantees
+//
+// Each migration makes one change and has a Down that restores exactly what
+// was there before it. A released procedure keeps its name, parameters and
+// result columns. [Migrate] holds the migration lock ([WithMigrationLock]),
+// so that concurrent migrators take turns, on one server or across a Galera
+// cluster, and it never migrates without the lock. The procedure lists are
+// functions that return a new slice each time, so no caller can change what
+// another sees.
+//
+// What it does not do: create the database (schema) itself, or grant
+// privileges; `soloist grants` prints the statements for a DBA to run.
 package soloist
 
 import (

@@ -12,7 +12,7 @@ var (
 	// runner lost the lease (its trust window passed, or the database refused
 	// a renewal), and the error of [Fire.AssertLease] when the fire's token is
 	// no longer the current lease.
-	ErrLeaseLost = store.ErrLeaseLost
+	ErrLeaseLost = errLeaseLost() // "lease lost"
 
 	// ErrTimedOut is the cause of a job's cancelled context when its Timeout
 	// passed.
@@ -38,19 +38,29 @@ var (
 // of the jobs' cancelled contexts when the lease was lost. The first two
 // match [ErrLeaseLost]; the third does not.
 var (
-	// ErrTrustWindowPassed: no renewal succeeded within the trust window
-	// (TTL minus the safety margin), so the holder stepped down on its own
-	// deadline, whether or not the database could still be reached.
-	ErrTrustWindowPassed = leadership.ErrTrustWindowPassed
+	// ErrTrustWindowPassed is the cause when no renewal succeeded within
+	// the trust window (TTL minus the safety margin): the holder stepped
+	// down on its own deadline, whether or not the database could still be
+	// reached.
+	ErrTrustWindowPassed = errTrustWindowPassed()
 
-	// ErrLeaseNotRenewed: the database refused a renewal, because another
-	// runner took over or an operator revoked the lease.
-	ErrLeaseNotRenewed = leadership.ErrLeaseNotRenewed
+	// ErrLeaseNotRenewed is the cause when the database refused a renewal,
+	// because another runner took over or an operator revoked the lease.
+	ErrLeaseNotRenewed = errLeaseNotRenewed()
 
-	// ErrSteppedDown: the runner gave the lease up, because Run's context
-	// was cancelled. The lease was released after the jobs returned.
-	ErrSteppedDown = leadership.ErrSteppedDown
+	// ErrSteppedDown is the cause when the runner gave the lease up,
+	// normally because Run's context was cancelled. The lease was released
+	// after the jobs returned.
+	ErrSteppedDown = errSteppedDown() // "stepped down"
 )
+
+// The internal packages that detect these conditions own the values; the
+// functions keep their names out of this package's documentation, as io/fs
+// does for internal/oserror.
+func errLeaseLost() error         { return store.ErrLeaseLost }
+func errTrustWindowPassed() error { return leadership.ErrTrustWindowPassed }
+func errLeaseNotRenewed() error   { return leadership.ErrLeaseNotRenewed }
+func errSteppedDown() error       { return leadership.ErrSteppedDown }
 
 // LeaseLost reports whether err (for example context.Cause of a job's
 // context) says that the runner lost its lease.
