@@ -160,8 +160,8 @@ func ms(d time.Duration) int64 {
 	return int64((d + time.Millisecond - 1) / time.Millisecond)
 }
 
-// FromMillis converts milliseconds since the Unix epoch to a UTC time.
-func FromMillis(v int64) time.Time { return time.UnixMilli(v).UTC() }
+// fromMillis converts milliseconds since the Unix epoch to a UTC time.
+func fromMillis(v int64) time.Time { return time.UnixMilli(v).UTC() }
 
 // Lease is the row try_acquire and await_lease return.
 type Lease struct {
@@ -218,7 +218,7 @@ func (s *Store) SchemaVersion(ctx context.Context) (version int64, schema string
 func (s *Store) DatabaseTime(ctx context.Context) (time.Time, error) {
 	var now int64
 	err := s.one(ctx, queryDatabaseTime, nil, &now)
-	return FromMillis(now), err
+	return fromMillis(now), err
 }
 
 // BeginTerm calls begin_term: it marks the runs older holders left running
@@ -226,7 +226,7 @@ func (s *Store) DatabaseTime(ctx context.Context) (time.Time, error) {
 func (s *Store) BeginTerm(ctx context.Context, lock, owner string, token uint64) (abandoned int64, now time.Time, err error) {
 	var nowMs int64
 	err = s.one(ctx, queryBeginTerm, []any{lock, owner, token}, &abandoned, &nowMs)
-	return abandoned, FromMillis(nowMs), err
+	return abandoned, fromMillis(nowMs), err
 }
 
 // JobState is what sync_job returns about a job.
@@ -246,12 +246,12 @@ func (s *Store) SyncJob(ctx context.Context, lock, owner string, token uint64, j
 	var now int64
 	err := s.one(ctx, querySyncJob, []any{lock, owner, token, job, schedule}, &st.Paused, &last, &now, &registered)
 	if last.Valid {
-		st.LastFire = FromMillis(last.Int64)
+		st.LastFire = fromMillis(last.Int64)
 	}
 	if registered.Valid {
-		st.Registered = FromMillis(registered.Int64)
+		st.Registered = fromMillis(registered.Int64)
 	}
-	st.Now = FromMillis(now)
+	st.Now = fromMillis(now)
 	return st, err
 }
 
@@ -301,7 +301,7 @@ func (s *Store) ClaimFire(ctx context.Context, c Claim) (ClaimResult, error) {
 	err := s.one(ctx, queryClaimFire,
 		[]any{c.Lock, c.Owner, c.Token, c.Job, c.Fire.UnixMilli(), next, outcome, c.Message},
 		&r.Claimed, &runID, &r.Reason, &now)
-	r.RunID, r.Now = runID.Int64, FromMillis(now)
+	r.RunID, r.Now = runID.Int64, fromMillis(now)
 	return r, err
 }
 
