@@ -44,8 +44,9 @@ var (
 	// reached.
 	ErrTrustWindowPassed = errTrustWindowPassed()
 
-	// ErrLeaseNotRenewed is the cause when the database refused a renewal,
-	// because another runner took over or an operator revoked the lease.
+	// ErrLeaseNotRenewed is the cause when the database refused the lease,
+	// because another runner took over or an operator revoked it: a renewal
+	// was refused, or a claim or registration under the term's token was.
 	ErrLeaseNotRenewed = errLeaseNotRenewed()
 
 	// ErrSteppedDown is the cause when the runner gave the lease up,

@@ -353,7 +353,11 @@ func TestMissedFirePolicies(t *testing.T) {
 		check  func(t *testing.T, backlog, ran []run)
 	}{
 		{runner.MissedRunOnce, func(t *testing.T, backlog, ran []run) {
-			if len(ran) != 1 || ran[0].Fire != backlog[len(backlog)-1].Fire {
+			// The latest fire piled up when the runner caught up runs. That
+			// is the backlog's last, unless the runner caught up only after
+			// a later fire came due too (a slow start): then that later
+			// fire ran (checked above) and the whole backlog is missed.
+			if len(ran) > 1 || len(ran) == 1 && ran[0].Fire != backlog[len(backlog)-1].Fire {
 				t.Fatalf("ran %d of %d piled-up fires, want only the latest", len(ran), len(backlog))
 			}
 		}},

@@ -372,6 +372,11 @@ func testGaleraFence(t *testing.T, g *dbserver.Galera) {
 func testGaleraConflicts(t *testing.T, g *dbserver.Galera) {
 	ctx := context.Background()
 	cfg := galeraDatabase(t, g, "soloist_conflicts")
+	// The schema was installed through node 0: every node must have applied
+	// it before contenders call the procedures there.
+	if err := g.WaitApplied(ctx); err != nil {
+		t.Fatal(err)
+	}
 	const contenders = 6 // two on each node
 	rounds, fresh := 30, 10
 	if longForm() {

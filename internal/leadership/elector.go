@@ -72,8 +72,9 @@ type Hooks struct {
 var (
 	// ErrTrustWindowPassed: no renewal succeeded within TTL - Margin.
 	ErrTrustWindowPassed = fmt.Errorf("%w: trust window passed without a successful heartbeat", store.ErrLeaseLost)
-	// ErrLeaseNotRenewed: the database refused the heartbeat (taken over or revoked).
-	ErrLeaseNotRenewed = fmt.Errorf("%w: heartbeat refused, the lease was taken over or revoked", store.ErrLeaseLost)
+	// ErrLeaseNotRenewed: the database refused a call under the term's token,
+	// a heartbeat or one of the LeadFunc's (taken over or revoked).
+	ErrLeaseNotRenewed = fmt.Errorf("%w: the database refused the lease, it was taken over or revoked", store.ErrLeaseLost)
 	// ErrSteppedDown: the LeadFunc returned (the runner is shutting down, or
 	// gave the term up) and the lease was released after it.
 	ErrSteppedDown = errors.New("stepped down")
@@ -402,6 +403,13 @@ func (t *Term) extend(deadline time.Time) bool {
 }
 
 func (t *Term) stop() { t.stopOnce.Do(func() { close(t.stopping) }) }
+
+// Refused ends the term because the database refused a call made under its
+// token (it answered that the lease is lost): the cause is
+// ErrLeaseNotRenewed, as after a refused heartbeat, whichever call noticed
+// first. The context is cancelled at once; the loop then waits for the
+// LeadFunc and releases.
+func (t *Term) Refused() { t.end(ErrLeaseNotRenewed) }
 
 func (t *Term) end(cause error) {
 	t.mu.Lock()
