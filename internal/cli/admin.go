@@ -80,10 +80,10 @@ paused ahead of its deploy.`, admin.Pause
 	}); err != nil {
 		return err
 	}
-	switch known := change.Known; {
-	case !known && pause:
+	switch {
+	case !change.Known && pause:
 		fmt.Fprintf(env.Stderr, "warning: no runner of group %q has registered job %q yet (check the name with soloist status); it is paused anyway\n", *group, *job)
-	case !known:
+	case !change.Known:
 		return fmt.Errorf("group %q has no job %q: check the name with soloist status", *group, *job)
 	}
 	fmt.Fprintf(env.Stdout, "job %q of group %q: %sd\n", *job, *group, name)

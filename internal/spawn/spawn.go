@@ -88,8 +88,9 @@ type Process struct {
 	out *bytes.Buffer // nil when the caller took the output
 }
 
-// Start starts bin with args and env (its whole environment). Its stdout
-// and stderr go to out; with out nil they are kept for Output.
+// Start starts bin with args and env (its whole environment; nil: this
+// process's). Its stdout and stderr go to out; with out nil they are kept
+// for Output.
 func Start(bin string, args, env []string, out io.Writer) (*Process, error) {
 	p := &Process{cmd: exec.Command(bin, args...), done: make(chan struct{})}
 	p.cmd.Env = env
