@@ -1,0 +1,297 @@
+package crontab
+
+import (
+	"fmt"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/aptible/supercronic/cronexpr"
+
+	"github.com/soloist-dev/soloist/runner"
+)
+
+// Dialect is how lines are read where Vixie cron and supercronic disagree.
+// "# soloist: dialect=..." on a line of its own sets it for the lines below.
+type Dialect int
+
+const (
+	// DialectSoloist, the default, reads fields as supercronic does (six
+	// fields end with a year, seven start with seconds), and %, variables
+	// and CRON_TZ as cron does (% starts standard input; a variable or
+	// CRON_TZ applies to the lines below it).
+	DialectSoloist Dialect = iota
+	// DialectCron reads five fields, then the command, as cron does.
+	DialectCron
+	// DialectSupercronic reads every line as supercronic does: % is passed
+	// to the shell, and each variable's, SHELL's and CRON_TZ's last value in
+	// the file applies to every job.
+	DialectSupercronic
+)
+
+func (d Dialect) String() string {
+	switch d {
+	case DialectSoloist:
+		return "soloist"
+	case DialectCron:
+		return "cron"
+	case DialectSupercronic:
+		return "supercronic"
+	}
+	return fmt.Sprintf("Dialect(%d)", int(d))
+}
+
+func parseDialect(v string) (Dialect, error) {
+	for _, d := range []Dialect{DialectSoloist, DialectCron, DialectSupercronic} {
+		if v == d.String() {
+			return d, nil
+		}
+	}
+	return 0, fmt.Errorf("%q: want soloist, cron or supercronic", v)
+}
+
+// span is where one blank-separated field of a line is.
+type span struct{ start, end int }
+
+// fields splits a line at spaces and tabs, as supercronic's \S+ does once
+// control characters are refused.
+func fields(s string) []span {
+	var out []span
+	start := -1
+	for i := 0; i < len(s); i++ {
+		blank := s[i] == ' ' || s[i] == '\t'
+		switch {
+		case !blank && start < 0:
+			start = i
+		case blank && start >= 0:
+			out = append(out, span{start, i})
+			start = -1
+		}
+	}
+	if start >= 0 {
+		out = append(out, span{start, len(s)})
+	}
+	return out
+}
+
+// reading is how a job line splits into a schedule and a command.
+type reading struct {
+	schedule string // fields joined by one space, CRON_TZ prefix included
+	command  string // the rest of the line, trailing blanks kept
+	notes    []string
+}
+
+// fieldCounts are the schedule lengths tried, longest first: supercronic's
+// order (seconds + five + year, five + year, five, a descriptor).
+var fieldCounts = map[Dialect][]int{
+	DialectSoloist:     {7, 6, 5, 1},
+	DialectSupercronic: {7, 6, 5, 1},
+	DialectCron:        {5, 1},
+}
+
+// split finds where the schedule of a job line ends, trying each field
+// count of the dialect with cronexpr.ParseStrict exactly as supercronic
+// does, and notes where cron would read the line otherwise.
+func split(line string, d Dialect) (reading, error) {
+	var r reading
+	prefix := ""
+	if strings.HasPrefix(line, "CRON_TZ=") {
+		zone := line[:fields(line)[0].end]
+		prefix, line = zone+" ", strings.TrimLeft(line[len(zone):], " \t")
+		r.notes = append(r.notes, fmt.Sprintf("the %s prefix is Soloist's (from robfig/cron): supercronic refuses it and cron reads a variable; for both, put %s on a line above", zone, zone))
+	}
+	toks := fields(line)
+	if len(toks) == 0 {
+		return r, fmt.Errorf("%s is not followed by a schedule and a command", strings.TrimSpace(prefix))
+	}
+	join := func(n int) string {
+		parts := make([]string, n)
+		for i := range n {
+			parts[i] = line[toks[i].start:toks[i].end]
+		}
+		return strings.Join(parts, " ")
+	}
+	rest := func(n int) string { return line[toks[n].start:] }
+
+	switch first := join(1); first {
+	case "@every", "@midnight", "@reboot":
+		n := 1
+		if first == "@every" {
+			n = 2
+		}
+		if len(toks) <= n {
+			return r, fmt.Errorf("%q is not a schedule and a command: want %s, then the command", line, map[bool]string{true: "@every <duration>", false: first}[n == 2])
+		}
+		if _, err := runner.ParseSchedule(join(n), nil); err != nil {
+			return r, fmt.Errorf("bad schedule: %v", err)
+		}
+		if first == "@midnight" {
+			r.notes = append(r.notes, "@midnight is read as @daily, as in cron; supercronic refuses it")
+		} else {
+			r.notes = append(r.notes, "@every is Soloist's (from robfig/cron); cron and supercronic refuse it")
+		}
+		r.schedule, r.command = prefix+join(n), rest(n)
+		return r, nil
+	}
+
+	var fiveErr error
+	for _, n := range fieldCounts[d] {
+		if len(toks) <= n {
+			continue
+		}
+		if _, err := cronexpr.ParseStrict(join(n)); err != nil {
+			if n == 5 || (n == 1 && strings.HasPrefix(line, "@")) {
+				fiveErr = fmt.Errorf("bad schedule %q: %v", join(n), err)
+			}
+			continue
+		}
+		r.schedule, r.command = prefix+join(n), rest(n)
+		r.notes = append(r.notes, otherReading(line, toks, n, d, join, rest)...)
+		return r, nil
+	}
+	if fiveErr != nil {
+		return r, fiveErr
+	}
+	return r, fmt.Errorf("%q is not a schedule and a command: want five fields (six with a year, seven with seconds and a year) or a @descriptor, then the command", line)
+}
+
+// otherReading notes how the other tool splits a line that was split after
+// n fields.
+func otherReading(line string, toks []span, n int, d Dialect, join func(int) string, rest func(int) string) []string {
+	switch {
+	case d == DialectSoloist && n == 6:
+		return []string{fmt.Sprintf("read as five fields and a year (%s), as supercronic does; cron runs %q: dialect=cron", line[toks[5].start:toks[5].end], rest(5))}
+	case d == DialectSoloist && n == 7:
+		return []string{fmt.Sprintf("read as seconds, five fields and a year, as supercronic does; cron runs %q: dialect=cron", rest(5))}
+	case d == DialectCron && n == 5:
+		for _, m := range []int{7, 6} {
+			if len(toks) > m {
+				if _, err := cronexpr.ParseStrict(join(m)); err == nil {
+					return []string{fmt.Sprintf("read as five fields and the command, as cron does (dialect=cron); supercronic reads %d fields and runs %q", m, rest(m))}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// percent applies cron's rule: an unescaped % ends the command, and the rest
+// of the line, with each further % turned into a newline, is its input.
+// "\%" stands for a literal %.
+func percent(s string) (command, input string) {
+	var parts []string
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '\\' && i+1 < len(s) && s[i+1] == '%':
+			b.WriteByte('%')
+			i++
+		case s[i] == '%':
+			parts = append(parts, b.String())
+			b.Reset()
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	parts = append(parts, b.String())
+	if len(parts) == 1 {
+		return parts[0], ""
+	}
+	return parts[0], strings.Join(parts[1:], "\n") + "\n"
+}
+
+// isSystemPath reports whether a crontab's path is where cron keeps system
+// crontabs, whose lines all have a user field.
+func isSystemPath(name string) bool {
+	clean := filepath.Clean(name)
+	return clean == "/etc/crontab" || filepath.Dir(clean) == "/etc/cron.d"
+}
+
+var userName = regexp.MustCompile(`^[a-z_][a-z0-9_-]*\$?$`)
+
+// userField reports whether the command starts with a system crontab's user
+// field: always in a system crontab by its path; elsewhere when its first
+// word is a user of this system and no program of that name is on PATH
+// ("root", "www-data"), with a command after it.
+func (p *parser) userField(command string) (string, bool) {
+	toks := fields(command)
+	if len(toks) < 2 {
+		return "", false
+	}
+	word := command[toks[0].start:toks[0].end]
+	if p.system {
+		return word, true
+	}
+	if !userName.MatchString(word) {
+		return "", false
+	}
+	if _, err := user.Lookup(word); err != nil {
+		return "", false
+	}
+	if _, err := exec.LookPath(word); err == nil {
+		return "", false
+	}
+	return word, true
+}
+
+// fileScope applies what holds for the whole file: under dialect=supercronic
+// an entry gets the file's last value of each variable, SHELL and CRON_TZ;
+// under the others, a note says where supercronic would differ.
+func (p *parser) fileScope(ct *Crontab) {
+	lastEnv := map[string]string{}
+	var keys []string
+	for _, kv := range p.env {
+		k, v, _ := strings.Cut(kv, "=")
+		if _, ok := lastEnv[k]; !ok {
+			keys = append(keys, k)
+		}
+		lastEnv[k] = v
+	}
+	finalEnv := make([]string, 0, len(keys))
+	for _, k := range keys {
+		finalEnv = append(finalEnv, k+"="+lastEnv[k])
+	}
+	zone := p.defaultLoc
+	if p.lastZone != nil {
+		zone = p.lastZone
+	}
+	ct.Notes = append(ct.Notes, p.notes...)
+	for i := range ct.Entries {
+		e := &ct.Entries[i]
+		if e.Dialect == DialectSupercronic {
+			e.Env, e.Shell = finalEnv, p.shell
+			if e.Location != zone && !strings.HasPrefix(e.Schedule, "CRON_TZ=") {
+				e.Location = zone
+				e.next, _ = runner.ParseSchedule(e.Schedule, zone) // parsed once already
+			}
+			continue
+		}
+		if p.lastZone != nil && e.Location != zone && !strings.HasPrefix(e.Schedule, "CRON_TZ=") {
+			ct.Notes = append(ct.Notes, Note{e.Line, fmt.Sprintf("runs in %s, the CRON_TZ above it, as in cron; supercronic applies the file's last CRON_TZ (%s, line %d) to every job: dialect=supercronic", e.Location, zone, p.lastZoneLine)})
+		}
+		if diff := envDiff(e.Env, lastEnv); len(diff) > 0 {
+			ct.Notes = append(ct.Notes, Note{e.Line, fmt.Sprintf("gets the variables set above it, as in cron; supercronic gives every job each variable's last value in the file (%s): dialect=supercronic", strings.Join(diff, ", "))})
+		}
+	}
+}
+
+// envDiff names the variables whose value for an entry differs from the
+// file's last value.
+func envDiff(env []string, last map[string]string) []string {
+	mine := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		mine[k] = v
+	}
+	var diff []string
+	for k, v := range last {
+		if got, ok := mine[k]; !ok || got != v {
+			diff = append(diff, k)
+		}
+	}
+	slices.Sort(diff)
+	return diff
+}
