@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -231,6 +232,9 @@ func parseSpec(schedule string) (cron.Schedule, error) {
 		if err != nil {
 			return nil, fmt.Errorf("schedule %q: %w", schedule, err)
 		}
+		if field := emptyField(expr); field != "" {
+			return nil, fmt.Errorf("schedule %q: the %s field matches no value: a range with a step must not run backwards (write 10-30/5, not 30-10/5)", schedule, field)
+		}
 		sched = &cronSchedule{expr: expr}
 	}
 	if zone != nil {
@@ -261,6 +265,21 @@ func (c *cronSchedule) Next(t time.Time) time.Time {
 		n = c.expr.Next(probe)
 	}
 	return n
+}
+
+// emptyField names a field of expr that matches no value, such as the hour
+// field of "0 20-5/2 * * *": cronexpr accepts it and then panics in Next
+// (supercronic crashes on it when the job comes due).
+func emptyField(expr *cronexpr.Expression) string {
+	v := reflect.ValueOf(expr).Elem()
+	for _, f := range []struct{ list, name string }{
+		{"secondList", "second"}, {"minuteList", "minute"}, {"hourList", "hour"}, {"monthList", "month"}, {"yearList", "year"},
+	} {
+		if v.FieldByName(f.list).Len() == 0 {
+			return f.name
+		}
+	}
+	return ""
 }
 
 // zoned is a schedule with its own time zone (a CRON_TZ= prefix).

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/aptible/supercronic/cronexpr"
 
@@ -225,16 +226,37 @@ func (p *parser) userField(command string) (string, bool) {
 	if p.system {
 		return word, true
 	}
-	if !userName.MatchString(word) {
-		return "", false
-	}
-	if _, err := user.Lookup(word); err != nil {
-		return "", false
-	}
-	if _, err := exec.LookPath(word); err == nil {
+	if !userName.MatchString(word) || !isUserNotProgram(word) {
 		return "", false
 	}
 	return word, true
+}
+
+// userWords remembers isUserNotProgram's answers: a crontab names few
+// distinct first words, and a reload asks again for each.
+var userWords = struct {
+	sync.Mutex
+	m map[string]bool
+}{m: map[string]bool{}}
+
+// isUserNotProgram reports whether word is a user of this system and not a
+// program on PATH.
+func isUserNotProgram(word string) bool {
+	userWords.Lock()
+	v, ok := userWords.m[word]
+	userWords.Unlock()
+	if ok {
+		return v
+	}
+	_, errUser := user.Lookup(word)
+	_, errPath := exec.LookPath(word)
+	v = errUser == nil && errPath != nil
+	userWords.Lock()
+	if len(userWords.m) < 4096 {
+		userWords.m[word] = v
+	}
+	userWords.Unlock()
+	return v
 }
 
 // fileScope applies what holds for the whole file: under dialect=supercronic
