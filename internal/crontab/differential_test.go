@@ -103,12 +103,12 @@ var allowedRefusals = []string{
 	"is the user field of a system crontab", // supercronic would run the user name as the command
 	"control character",                     // supercronic hands a NUL to the shell, which fails at every fire
 	"with a schedule after it sets the variable TZ",
-	"this entry repeats line",          // two identical lines need names to be told apart
-	`unknown time zone "Local"`,        // the server's own zone would move fires with the leader
-	"not valid UTF-8",                  // names and commands are text
-	"schedule is longer than 255",      // the jobs table's limit
-	"no command after the schedule",    // only with cron's %: the command is empty
-	"soloist settings must be right",   // Soloist's own comments, misplaced
+	"this entry repeats line",           // two identical lines need names to be told apart
+	`unknown time zone "Local"`,         // the server's own zone would move fires with the leader
+	"not valid UTF-8",                   // names and commands are text
+	"schedule is longer than 255",       // the jobs table's limit
+	"no command after the schedule",     // only with cron's %: the command is empty
+	"soloist settings must be right",    // Soloist's own comments, misplaced
 	"soloist settings are not followed", //
 	"matches no value",                  // a stepped range that runs backwards: supercronic panics once it comes due
 }
@@ -266,7 +266,6 @@ func TestSystemCrontabsFromDebianAreRefusedLineByLine(t *testing.T) {
 		}
 	}
 }
-
 
 func TestFuzzedLinesReadAsSupercronicReadsThem(t *testing.T) {
 	rng := rand.New(rand.NewPCG(12, 2026)) // seeded: the same lines on every run
