@@ -293,3 +293,20 @@ func TestDialectStandsOnALineOfItsOwn(t *testing.T) {
 		t.Fatalf("%d: %s", line, msg)
 	}
 }
+
+func TestDayFieldsThatCronCombinesOtherwiseAreNoted(t *testing.T) {
+	ct := parse(t, "0 0 */2 * 1 echo odd days or mondays\n0 0 1-31/2 * 1 echo the same in both tools\n")
+	if n := notes(ct); !strings.Contains(n, `1: day of month "*/2" and day of week "1": fires when either day field matches, as in supercronic; cron, which looks at whether a day field starts with *, fires when both day fields match`) || strings.Contains(n, "2: day") {
+		t.Fatalf("notes:\n%s", n)
+	}
+	// 2026-03-02 is a Monday; the 3rd is odd: both fire under either-rule.
+	got := ct.Entries[0].Next(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), 3)
+	want := []time.Time{time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 3, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC)}
+	if !slices.EqualFunc(got, want, time.Time.Equal) {
+		t.Fatalf("fires %v, want %v", got, want)
+	}
+	line, msg := refusal(t, "ct", "# soloist: dialect=cron\n0 0 */2 * 1 echo x\n")
+	if line != 2 || !strings.Contains(msg, "cron fires when both day fields match") {
+		t.Fatalf("%d: %s", line, msg)
+	}
+}

@@ -151,6 +151,19 @@ func split(line string, d Dialect) (reading, error) {
 		}
 		r.schedule, r.command = prefix+join(n), rest(n)
 		r.notes = append(r.notes, otherReading(line, toks, n, d, join, rest)...)
+		if n >= 5 {
+			dayField := func(i int) string { return line[toks[i].start:toks[i].end] }
+			dom, dow := dayField(2), dayField(4)
+			if n == 7 {
+				dom, dow = dayField(3), dayField(5)
+			}
+			if either(dom, dow) != cronEither(dom, dow) {
+				if d == DialectCron {
+					return r, fmt.Errorf("day of month %q and day of week %q: cron fires when %s; supercronic's rule, which Soloist uses, fires when %s, and cannot say it cron's way: write the days out without a leading *", dom, dow, dayRule(cronEither(dom, dow)), dayRule(either(dom, dow)))
+				}
+				r.notes = append(r.notes, fmt.Sprintf("day of month %q and day of week %q: fires when %s, as in supercronic; cron, which looks at whether a day field starts with *, fires when %s", dom, dow, dayRule(either(dom, dow)), dayRule(cronEither(dom, dow))))
+			}
+		}
 		return r, nil
 	}
 	if fiveErr != nil {
@@ -177,6 +190,32 @@ func otherReading(line string, toks []span, n int, d Dialect, join func(int) str
 		}
 	}
 	return nil
+}
+
+// either reports whether cronexpr fires on days matching either day field:
+// when both are restricted, that is, neither lists * or ?.
+func either(dom, dow string) bool {
+	restricted := func(f string) bool {
+		for _, part := range strings.Split(f, ",") {
+			if part == "*" || part == "?" {
+				return false
+			}
+		}
+		return true
+	}
+	return restricted(dom) && restricted(dow)
+}
+
+// cronEither is Vixie cron's rule (entry.c sets DOM_STAR and DOW_STAR from
+// a field's first character): either day field matching fires the job
+// unless one of them starts with *.
+func cronEither(dom, dow string) bool { return dom[0] != '*' && dow[0] != '*' }
+
+func dayRule(either bool) string {
+	if either {
+		return "either day field matches"
+	}
+	return "both day fields match"
 }
 
 // percent applies cron's rule: an unescaped % ends the command, and the rest
