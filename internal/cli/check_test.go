@@ -106,3 +106,16 @@ func TestCheckJSONListsTheRefusedLines(t *testing.T) {
 		t.Fatalf("--format yaml: exit %d", r.code)
 	}
 }
+
+func TestCheckNotesWhenTheServersZoneIsNotTheSchedules(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, "crontab", "# x\n0 9 * * * echo morning\n")
+	r := soloistCmd(t, []string{"TZ=Asia/Tokyo"}, "run", "--check", "--crontab", path)
+	if r.code != 0 || !strings.Contains(r.stdout, "line 2: runs in UTC (--time-zone), as does every entry without CRON_TZ; cron and supercronic would use this server's local time zone") {
+		t.Fatalf("exit %d\n%s", r.code, r.stdout)
+	}
+	r = soloistCmd(t, []string{"TZ=UTC"}, "run", "--check", "--crontab", path)
+	if r.code != 0 || strings.Contains(r.stdout, "runs in UTC") {
+		t.Fatalf("a UTC server got the note:\n%s", r.stdout)
+	}
+}

@@ -12,6 +12,10 @@ import (
 	"github.com/soloist-dev/soloist/runner"
 )
 
+// The notes compare the schedules' zone with the server's: make the
+// server's UTC, like the default --time-zone, wherever the tests run.
+func init() { time.Local = time.UTC }
+
 func parse(t *testing.T, text string) *crontab.Crontab {
 	t.Helper()
 	ct, err := crontab.Parse("crontab", strings.NewReader(text), nil)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aptible/supercronic/cronexpr"
 
@@ -320,6 +321,7 @@ func (p *parser) fileScope(ct *Crontab) {
 		zone = p.lastZone
 	}
 	ct.Notes = append(ct.Notes, p.notes...)
+	localNoted := false
 	for i := range ct.Entries {
 		e := &ct.Entries[i]
 		if e.Dialect == DialectSupercronic {
@@ -330,6 +332,10 @@ func (p *parser) fileScope(ct *Crontab) {
 			}
 			continue
 		}
+		if !localNoted && e.Location == p.defaultLoc && !strings.HasPrefix(e.Schedule, "CRON_TZ=") && !sameZone(p.defaultLoc, time.Local) {
+			localNoted = true
+			ct.Notes = append(ct.Notes, Note{e.Line, fmt.Sprintf("runs in %s (--time-zone), as does every entry without CRON_TZ; cron and supercronic would use this server's local time zone, which differs: --time-zone or a CRON_TZ line", p.defaultLoc)})
+		}
 		if p.lastZone != nil && e.Location != zone && !strings.HasPrefix(e.Schedule, "CRON_TZ=") {
 			ct.Notes = append(ct.Notes, Note{e.Line, fmt.Sprintf("runs in %s, the CRON_TZ above it, as in cron; supercronic applies the file's last CRON_TZ (%s, line %d) to every job: dialect=supercronic", e.Location, zone, p.lastZoneLine)})
 		}
@@ -337,6 +343,22 @@ func (p *parser) fileScope(ct *Crontab) {
 			ct.Notes = append(ct.Notes, Note{e.Line, fmt.Sprintf("gets the variables set above it, as in cron; supercronic gives every job each variable's last value in the file (%s): dialect=supercronic", strings.Join(diff, ", "))})
 		}
 	}
+}
+
+// sameZone reports whether a and b keep the same time this year and next.
+func sameZone(a, b *time.Location) bool {
+	y := time.Now().Year()
+	for _, m := range []time.Month{time.January, time.April, time.July, time.October} {
+		for _, year := range []int{y, y + 1} {
+			t := time.Date(year, m, 1, 12, 0, 0, 0, time.UTC)
+			_, oa := t.In(a).Zone()
+			_, ob := t.In(b).Zone()
+			if oa != ob {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // envDiff names the variables whose value for an entry differs from the
