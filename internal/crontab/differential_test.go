@@ -341,11 +341,14 @@ func genLine(r *rand.Rand) string {
 	blank := func() string { return pick(" ", " ", " ", "\t", "  ", " \t ") }
 	num := func(max int) string { return fmt.Sprint(r.IntN(max)) }
 	field := func() string {
-		switch r.IntN(20) {
-		case 0, 1, 2, 14, 15, 16, 17:
+		k := r.IntN(40)
+		switch {
+		case k >= 20:
 			return "*"
-		case 18, 19:
+		case k >= 14:
 			return num(13)
+		}
+		switch k {
 		case 3:
 			return "?"
 		case 4:
