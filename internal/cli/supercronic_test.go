@@ -13,7 +13,7 @@ import (
 )
 
 // supercronicDir holds supercronic v0.2.48's own integration crontabs
-// (testdata/outside/SOURCES.md in the crontab package).
+// (kept with their source named).
 const supercronicDir = "../crontab/testdata/outside/supercronic/integration"
 
 // TestSupercronicsIntegrationCrontabsRunTheSame runs the real `soloist run`

@@ -24,7 +24,7 @@ import (
 // supercronic's own parser (github.com/aptible/supercronic/crontab, the
 // code supercronic runs) and wants the same reading: the same jobs, each
 // with the same command and the same next 20 fire times, or both refusing.
-// The only differences allowed are the ones docs/jobs.md lists, each
+// The only differences allowed are the documented ones, each
 // recognised by what Soloist says about the line.
 
 // fireCount is how many fire times are compared per job.
@@ -97,8 +97,8 @@ func soloistReads(text string) (r reading) {
 	return r
 }
 
-// Refusals of Soloist where supercronic runs the line, each on purpose
-// (docs/jobs.md, "Where cron and supercronic differ").
+// Refusals of Soloist where supercronic runs the line, each on purpose and
+// documented.
 var allowedRefusals = []string{
 	"is the user field of a system crontab", // supercronic would run the user name as the command
 	"control character",                     // supercronic hands a NUL to the shell, which fails at every fire
@@ -190,8 +190,8 @@ func containsAny(s string, subs []string) bool {
 	return false
 }
 
-// fixtures are the crontabs from outside the project (testdata/outside,
-// sources in SOURCES.md).
+// fixtures are the crontabs from outside the project, kept with their
+// sources named.
 func fixtures(t *testing.T) map[string]string {
 	t.Helper()
 	files := map[string]string{}

@@ -3,5 +3,5 @@
 package crontab_test
 
 // fuzzLines under the race detector: the first 5,000 of the same seeded
-// lines (the full 10^5 run without -race; see fuzzlines_test.go).
+// lines; the full 10^5 run without -race.
 const fuzzLines = 5_000
