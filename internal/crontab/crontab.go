@@ -3,9 +3,9 @@
 // It reads a line as supercronic does wherever supercronic and Vixie cron
 // agree, and where they disagree it picks one reading, says so in Notes, and
 // lets "# soloist: dialect=cron" or "dialect=supercronic" choose the other.
-// Schedules are parsed by supercronic's own
-// cronexpr package, through the runner, so that --check, the runner and
-// supercronic name the same fire times.
+// Schedules are parsed by supercronic's own cronexpr package, through the
+// runner, so that --check, the runner and supercronic name the same fire
+// times.
 //
 // It takes five fields, six (a trailing year), seven (seconds and a year),
 // @hourly, @daily, @weekly, @monthly, @yearly, @annually, cron's @midnight,
