@@ -408,7 +408,7 @@ func (p *parser) entry(line string) (Entry, bool) {
 		p.note(n)
 	}
 	if p.dialect != DialectSupercronic && strings.Contains(strings.ReplaceAll(r.command, `\%`, ""), "%") {
-		p.note("% ends the command and the rest is its standard input, as in cron; supercronic passes % to the shell unchanged: dialect=supercronic")
+		p.note("% ends the command and the rest is its standard input, as in cron; supercronic passes % to the shell unchanged; '# soloist: dialect=supercronic' above it reads it the other way")
 	} else if p.dialect == DialectSupercronic && strings.Contains(r.command, "%") {
 		p.note("% goes to the shell unchanged (dialect=supercronic); cron would end the command there and send the rest as its standard input")
 	}

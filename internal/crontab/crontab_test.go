@@ -159,8 +159,8 @@ func TestFieldsAreReadAsSupercronicReadsThemAndTheCheckSaysHowCronWould(t *testi
 		}
 	}
 	n := notes(ct)
-	for _, w := range []string{`1: read as seconds, five fields and a year, as supercronic does; cron runs "* * echo hello": dialect=cron`,
-		`2: read as five fields and a year (2030), as supercronic does; cron runs "2030 echo in 2030": dialect=cron`} {
+	for _, w := range []string{`1: read as seconds, five fields and a year, as supercronic does; cron runs "* * echo hello"; '# soloist: dialect=cron' above it reads it the other way`,
+		`2: read as five fields and a year (2030), as supercronic does; cron runs "2030 echo in 2030"; '# soloist: dialect=cron' above it reads it the other way`} {
 		if !strings.Contains(n, w) {
 			t.Errorf("notes lack %q:\n%s", w, n)
 		}
@@ -215,8 +215,8 @@ CRON_TZ=Europe/Berlin
 		t.Errorf("line 8 (supercronic): %s %v", e.Location, e.Env)
 	}
 	n := notes(ct)
-	for _, w := range []string{"3: runs in Asia/Tokyo, the CRON_TZ above it, as in cron; supercronic applies the file's last CRON_TZ (Europe/Berlin, line 5) to every job: dialect=supercronic",
-		"3: gets the variables set above it, as in cron; supercronic gives every job each variable's last value in the file (A, CRON_TZ): dialect=supercronic"} {
+	for _, w := range []string{"3: runs in Asia/Tokyo, the CRON_TZ above it, as in cron; supercronic applies the file's last CRON_TZ (Europe/Berlin, line 5) to every job; '# soloist: dialect=supercronic' above it reads it the other way",
+		"3: gets the variables set above it, as in cron; supercronic gives every job each variable's last value in the file (A, CRON_TZ); '# soloist: dialect=supercronic' above it reads it the other way"} {
 		if !strings.Contains(n, w) {
 			t.Errorf("notes lack %q:\n%s", w, n)
 		}

@@ -178,9 +178,9 @@ func split(line string, d Dialect) (reading, error) {
 func otherReading(line string, toks []span, n int, d Dialect, join func(int) string, rest func(int) string) []string {
 	switch {
 	case d == DialectSoloist && n == 6:
-		return []string{fmt.Sprintf("read as five fields and a year (%s), as supercronic does; cron runs %q: dialect=cron", line[toks[5].start:toks[5].end], rest(5))}
+		return []string{fmt.Sprintf("read as five fields and a year (%s), as supercronic does; cron runs %q; '# soloist: dialect=cron' above it reads it the other way", line[toks[5].start:toks[5].end], rest(5))}
 	case d == DialectSoloist && n == 7:
-		return []string{fmt.Sprintf("read as seconds, five fields and a year, as supercronic does; cron runs %q: dialect=cron", rest(5))}
+		return []string{fmt.Sprintf("read as seconds, five fields and a year, as supercronic does; cron runs %q; '# soloist: dialect=cron' above it reads it the other way", rest(5))}
 	case d == DialectCron && n == 5:
 		for _, m := range []int{7, 6} {
 			if len(toks) > m {
@@ -337,10 +337,10 @@ func (p *parser) fileScope(ct *Crontab) {
 			ct.Notes = append(ct.Notes, Note{e.Line, fmt.Sprintf("runs in %s (--time-zone), as does every entry without CRON_TZ; cron and supercronic would use this server's local time zone, which differs: --time-zone or a CRON_TZ line", p.defaultLoc)})
 		}
 		if p.lastZone != nil && e.Location != zone && !strings.HasPrefix(e.Schedule, "CRON_TZ=") {
-			ct.Notes = append(ct.Notes, Note{e.Line, fmt.Sprintf("runs in %s, the CRON_TZ above it, as in cron; supercronic applies the file's last CRON_TZ (%s, line %d) to every job: dialect=supercronic", e.Location, zone, p.lastZoneLine)})
+			ct.Notes = append(ct.Notes, Note{e.Line, fmt.Sprintf("runs in %s, the CRON_TZ above it, as in cron; supercronic applies the file's last CRON_TZ (%s, line %d) to every job; '# soloist: dialect=supercronic' above it reads it the other way", e.Location, zone, p.lastZoneLine)})
 		}
 		if diff := envDiff(e.Env, lastEnv); len(diff) > 0 {
-			ct.Notes = append(ct.Notes, Note{e.Line, fmt.Sprintf("gets the variables set above it, as in cron; supercronic gives every job each variable's last value in the file (%s): dialect=supercronic", strings.Join(diff, ", "))})
+			ct.Notes = append(ct.Notes, Note{e.Line, fmt.Sprintf("gets the variables set above it, as in cron; supercronic gives every job each variable's last value in the file (%s); '# soloist: dialect=supercronic' above it reads it the other way", strings.Join(diff, ", "))})
 		}
 	}
 }
