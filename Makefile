@@ -13,6 +13,7 @@ demo: deps
 ## test: every test, race detector on, against throwaway MariaDB servers (a few minutes)
 test: deps
 	$(GO) test -race ./...
+	$(GO) test -count=1 -run 'TestFuzzedLinesReadAsSupercronicReadsThem' ./internal/crontab # 10^5 lines; -race compares 5,000
 
 ## faults: the long forms of the fault suite (docs/reliability.md; about an hour)
 faults: deps

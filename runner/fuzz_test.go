@@ -13,7 +13,7 @@ import (
 // third of the TTL, margin at most a third). Seeds: testdata/fuzz/FuzzSettings.
 func FuzzSettings(f *testing.F) {
 	f.Add("default", int64(10*time.Second), int64(0), int64(0), "@hourly")
-	f.Add("g", int64(time.Second), int64(time.Second), int64(0), "*/5 * * * * *")
+	f.Add("g", int64(time.Second), int64(time.Second), int64(0), "*/5 * * * * * *")
 	f.Add("", int64(-1), int64(-1), int64(-1), "")
 	f.Add("a\x00b", int64(1<<62), int64(1), int64(1<<62), "CRON_TZ=Mars/X * * * * *")
 	f.Add("é", int64(30*time.Millisecond), int64(10*time.Millisecond), int64(10*time.Millisecond), "@every 1s")

@@ -4,11 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/aptible/supercronic/cronexpr"
 	cron "github.com/netresearch/go-cron"
 
 	"github.com/soloist-dev/soloist/internal/store"
@@ -21,12 +23,15 @@ type Job struct {
 	// stable across restarts (fires are recorded under it).
 	Name string
 
-	// Schedule is a cron expression: five fields ("*/5 * * * *"), six with a
-	// leading seconds field ("*/10 * * * * *"), a descriptor (@yearly,
-	// @monthly, @weekly, @daily, @hourly) or "@every <duration>" (at least
-	// 1s). A "CRON_TZ=Area/City " or "TZ=Area/City " prefix sets its time
-	// zone. When day of month and day of week are both restricted, either
-	// matching fires the job, as in Vixie cron.
+	// Schedule is a cron expression as supercronic reads it (its cronexpr
+	// grammar): five fields ("*/5 * * * *"), six with a trailing year
+	// ("0 0 1 1 * 2030"), seven with a leading seconds field and a trailing
+	// year ("*/10 * * * * * *"), a descriptor (@yearly, @annually, @monthly,
+	// @weekly, @daily, @hourly, and cron's @midnight), L, W, # and ? in the
+	// day fields, or "@every <duration>" (at least 1s). A "CRON_TZ=Area/City "
+	// or "TZ=Area/City " prefix sets its time zone. When day of month and
+	// day of week are both restricted, either matching fires the job, as in
+	// Vixie cron.
 	Schedule string
 
 	// Location is the time zone of Schedule when it has no CRON_TZ prefix.
@@ -199,10 +204,8 @@ func (o *output) get() string {
 	return o.text
 }
 
-// parser accepts standard crontab schedules, an optional leading seconds
-// field, and descriptors.
-var parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month |
-	cron.Dow | cron.Descriptor | cron.DowOrDom)
+// every parses "@every <duration>", the one form cronexpr does not know.
+var every = cron.NewParser(cron.Descriptor)
 
 // job is a validated Job with its parsed schedule.
 type job struct {
@@ -211,8 +214,9 @@ type job struct {
 }
 
 // ParseSchedule checks a schedule the way a Job's is checked, and returns
-// a function giving its next fire after t, in UTC. loc is the time zone of a
-// schedule without a CRON_TZ prefix; nil means UTC.
+// a function giving its next fire after t, in UTC, or the zero time when it
+// fires no more (such as "0 0 31 2 *", which cron also accepts). loc is the
+// time zone of a schedule without a CRON_TZ prefix; nil means UTC.
 func ParseSchedule(schedule string, loc *time.Location) (next func(t time.Time) time.Time, err error) {
 	sched, err := parseSpec(schedule)
 	if err != nil {
@@ -222,27 +226,101 @@ func ParseSchedule(schedule string, loc *time.Location) (next func(t time.Time) 
 		loc = time.UTC
 	}
 	j := &job{Job: Job{Schedule: schedule, Location: loc}, sched: sched}
-	if j.next(time.Now()).IsZero() {
-		return nil, fmt.Errorf("schedule %q never fires", schedule)
-	}
 	return j.next, nil
 }
 
-// parseSpec parses a schedule.
+// parseSpec parses a schedule: an optional CRON_TZ= or TZ= prefix, then
+// "@every", or what supercronic's cronexpr.ParseStrict accepts.
 func parseSpec(schedule string) (cron.Schedule, error) {
 	spec := strings.TrimSpace(schedule)
-	if strings.HasPrefix(spec, "@reboot") {
-		return nil, fmt.Errorf("@reboot is not supported: a cluster has no single boot; run it from the service manager instead")
-	}
 	if utf8.RuneCountInString(spec) > 255 {
 		return nil, fmt.Errorf("schedule is longer than 255 characters")
 	}
-	sched, err := parser.Parse(spec)
-	if err != nil {
-		return nil, fmt.Errorf("schedule %q: %w", schedule, err)
+	var zone *time.Location
+	if strings.HasPrefix(spec, "CRON_TZ=") || strings.HasPrefix(spec, "TZ=") {
+		prefix, rest, _ := strings.Cut(spec, " ")
+		_, name, _ := strings.Cut(prefix, "=")
+		loc, err := time.LoadLocation(name)
+		if err != nil || name == "" || name == "Local" {
+			return nil, fmt.Errorf("schedule %q: unknown time zone %q: use a name from the tz database, such as Europe/Berlin or UTC", schedule, name)
+		}
+		zone, spec = loc, strings.TrimSpace(rest)
+	}
+	var sched cron.Schedule
+	switch {
+	case strings.HasPrefix(spec, "@reboot"):
+		return nil, fmt.Errorf("@reboot is not supported: a cluster has no single boot; run it from the service manager instead")
+	case strings.HasPrefix(spec, "@every"):
+		s, err := every.Parse(spec)
+		if err != nil {
+			return nil, fmt.Errorf("schedule %q: %w", schedule, err)
+		}
+		sched = s
+	default:
+		if spec == "@midnight" { // cron's name for @daily
+			spec = "@daily"
+		}
+		expr, err := cronexpr.ParseStrict(spec)
+		if err != nil {
+			return nil, fmt.Errorf("schedule %q: %w", schedule, err)
+		}
+		if field := emptyField(expr); field != "" {
+			return nil, fmt.Errorf("schedule %q: the %s field matches no value: a range with a step must not run backwards (write 10-30/5, not 30-10/5)", schedule, field)
+		}
+		sched = &cronSchedule{expr: expr}
+	}
+	if zone != nil {
+		sched = zoned{sched, zone}
 	}
 	return sched, nil
 }
+
+// cronSchedule is a cronexpr expression, safe for concurrent use (Next
+// keeps state in the expression) and never going back in time: around a
+// fall-back clock change cronexpr can name a wall time that the first pass
+// through the repeated hour already passed, and then the next later one is
+// taken.
+type cronSchedule struct {
+	mu   sync.Mutex
+	expr *cronexpr.Expression
+}
+
+func (c *cronSchedule) Next(t time.Time) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.expr.Next(t)
+	for probe, i := t, 0; !n.IsZero() && !n.After(t); i++ {
+		if i == 2*3600 {
+			return time.Time{}
+		}
+		probe = probe.Add(time.Second)
+		n = c.expr.Next(probe)
+	}
+	return n
+}
+
+// emptyField names a field of expr that matches no value, such as the hour
+// field of "0 20-5/2 * * *": cronexpr accepts it and then panics in Next
+// (supercronic crashes on it when the job comes due).
+func emptyField(expr *cronexpr.Expression) string {
+	v := reflect.ValueOf(expr).Elem()
+	for _, f := range []struct{ list, name string }{
+		{"secondList", "second"}, {"minuteList", "minute"}, {"hourList", "hour"}, {"monthList", "month"}, {"yearList", "year"},
+	} {
+		if v.FieldByName(f.list).Len() == 0 {
+			return f.name
+		}
+	}
+	return ""
+}
+
+// zoned is a schedule with its own time zone (a CRON_TZ= prefix).
+type zoned struct {
+	cron.Schedule
+	loc *time.Location
+}
+
+func (z zoned) Next(t time.Time) time.Time { return z.Schedule.Next(t.In(z.loc)) }
 
 func compile(j Job) (*job, error) {
 	if err := checkName("job name", j.Name, 191); err != nil {

@@ -75,7 +75,7 @@ func TestAddRejectsBadJobs(t *testing.T) {
 		{"Reboot", runner.Job{Name: "b", Schedule: "@reboot", Run: noop}, "@reboot is not supported"},
 		{"EveryTooShort", runner.Job{Name: "b", Schedule: "@every 100ms", Run: noop}, "at least 1s"},
 		{"UnknownZone", runner.Job{Name: "b", Schedule: "CRON_TZ=Mars/Olympus 0 * * * *", Run: noop}, "Mars/Olympus"},
-		{"ZoneWithoutSchedule", runner.Job{Name: "b", Schedule: "TZ=UTC", Run: noop}, "missing fields"},
+		{"ZoneWithoutSchedule", runner.Job{Name: "b", Schedule: "TZ=UTC", Run: noop}, "missing field"},
 		{"EmptyName", runner.Job{Schedule: "@daily", Run: noop}, "job name must not be empty"},
 		{"NeverFires", runner.Job{Name: "b", Schedule: "0 0 30 2 *", Run: noop}, "never fires"},
 	} {
@@ -100,7 +100,13 @@ func TestScheduleForms(t *testing.T) {
 		want     string
 	}{
 		{"*/5 * * * *", nil, base, "2026-03-07T10:20:00Z"},
-		{"*/10 * * * * *", nil, base, "2026-03-07T10:17:50Z"},
+		{"*/10 * * * * * *", nil, base, "2026-03-07T10:17:50Z"}, // seconds and a year, as in supercronic
+		{"*/10 * * * * *", nil, base, "2026-03-07T10:20:00Z"},   // a trailing year, as in supercronic
+		{"0 0 1 1 * 2030", nil, base, "2030-01-01T00:00:00Z"},
+		{"0 0 L * *", nil, base, "2026-03-31T00:00:00Z"},
+		{"0 0 15W * *", nil, base, "2026-03-16T00:00:00Z"}, // the 15th is a Sunday
+		{"0 0 ? * 5#2", nil, base, "2026-03-13T00:00:00Z"},
+		{"@midnight", nil, base, "2026-03-08T00:00:00Z"},
 		{"0 9 * * 1-5", nil, base, "2026-03-09T09:00:00Z"},
 		{"0 0 1 * 6", nil, base, "2026-03-14T00:00:00Z"}, // day of month OR day of week, as in Vixie cron
 		{"@hourly", nil, base, "2026-03-07T11:00:00Z"},

@@ -49,7 +49,7 @@ func StartGroup(p Programs, lease string, ttl time.Duration, dsn, dir string) (*
 	group := "bench"
 	crontab := filepath.Join(dir, "crontab")
 	if lease == "Soloist" {
-		ct := fmt.Sprintf("# soloist: name=tick missed=all\n* * * * * * exec %s ledger -file %s\n", p.Self, g.ledger)
+		ct := fmt.Sprintf("# soloist: name=tick missed=all\n* * * * * * * exec %s ledger -file %s\n", p.Self, g.ledger)
 		if err := os.WriteFile(crontab, []byte(ct), 0o644); err != nil {
 			return nil, err
 		}

@@ -162,11 +162,11 @@ func TestDashboardInABrowser(t *testing.T) {
 	d := dbtest.NewDatabase(t)
 	ct := writeFile(t, "crontab", `# Three servers share this crontab; each job runs on one of them.
 # soloist: name=sync-catalog missed=skip
-*/2 * * * * * sleep 0.3
+*/2 * * * * * * sleep 0.3
 # soloist: name=send-reminders
-*/5 * * * * * sleep 3
+*/5 * * * * * * sleep 3
 # soloist: name=import-feed
-*/7 * * * * * echo "feed unavailable: HTTP 503" >&2; exit 1
+*/7 * * * * * * echo "feed unavailable: HTTP 503" >&2; exit 1
 # soloist: name=nightly-billing timeout=2h
 0 2 * * * /opt/app/bin/billing --run
 # soloist: name=weekly-report

@@ -151,7 +151,7 @@ func TestBadCrontabsAreRefusedWithTheirLine(t *testing.T) {
 		}
 	})
 	t.Run("CheckListsAGoodFile", func(t *testing.T) {
-		path := writeFile(t, "ok", "SHELL=/bin/sh\n# soloist: name=report timeout=30m\n0 2 * * * /usr/local/bin/report\n*/10 * * * * * echo tick\n")
+		path := writeFile(t, "ok", "SHELL=/bin/sh\n# soloist: name=report timeout=30m\n0 2 * * * /usr/local/bin/report\n*/10 * * * * * * echo tick\n")
 		r := soloistCmd(t, nil, "run", "--check", "--crontab", path)
 		if r.code != 0 || !strings.Contains(r.stdout, "report") || !strings.Contains(r.stdout, "2 jobs, OK") {
 			t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -209,11 +209,11 @@ func TestRunACrontabOnThreeRunners(t *testing.T) {
 	ct := writeFile(t, "crontab", fmt.Sprintf(`# Three runners share this file; each job runs on one of them.
 GREETING="hello there"
 # soloist: name=tick missed=all
-* * * * * * echo "$GREETING $SOLOIST_JOB $SOLOIST_TOKEN" >> %[1]s/tick.$SOLOIST_FIRE_TIME
+* * * * * * * echo "$GREETING $SOLOIST_JOB $SOLOIST_TOKEN" >> %[1]s/tick.$SOLOIST_FIRE_TIME
 # soloist: name=input
-*/2 * * * * * cat > %[1]s/input%% first line%% second line
+*/2 * * * * * * cat > %[1]s/input%% first line%% second line
 # soloist: name=fails
-*/3 * * * * * echo oops >&2; exit 7
+*/3 * * * * * * echo oops >&2; exit 7
 `, out))
 	env := []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_TTL=1s", "SOLOIST_GROUP=batch"}
 	var runners []*process
@@ -288,7 +288,7 @@ GREETING="hello there"
 func TestStatusAndRunsJSONAreStable(t *testing.T) {
 	t.Parallel()
 	d := dbtest.NewDatabase(t)
-	ct := writeFile(t, "crontab", "# soloist: name=ok\n* * * * * * true\n# soloist: name=daily\n0 2 * * * true\n")
+	ct := writeFile(t, "crontab", "# soloist: name=ok\n* * * * * * * true\n# soloist: name=daily\n0 2 * * * true\n")
 	env := []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_GROUP=golden", "SOLOIST_TTL=1s"}
 	p := start(t, append(env, "SOLOIST_OWNER=10.0.0.1/golden"), "run", "--crontab", ct)
 	dbtest.WaitFor(t, 10*time.Second, "a run of ok", func() bool {
@@ -342,7 +342,7 @@ func TestAdminCommands(t *testing.T) {
 	t.Parallel()
 	d := dbtest.NewDatabase(t)
 	out := t.TempDir()
-	ct := writeFile(t, "crontab", fmt.Sprintf("# soloist: name=tick\n* * * * * * echo $SOLOIST_OWNER >> %s/tick\n", out))
+	ct := writeFile(t, "crontab", fmt.Sprintf("# soloist: name=tick\n* * * * * * * echo $SOLOIST_OWNER >> %s/tick\n", out))
 	env := []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_TTL=1s"}
 	a := start(t, append(env, "SOLOIST_OWNER=10.0.0.1/a"), "run", "--crontab", ct)
 	a.waitLog(t, "leading", 10*time.Second)
@@ -433,12 +433,12 @@ func TestSIGHUPReloadsTheCrontab(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("# soloist: name=first\n* * * * * * true\n")
+	write("# soloist: name=first\n* * * * * * * true\n")
 	env := []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_TTL=1s"}
 	p := start(t, env, "run", "--crontab", ct)
 	p.waitLog(t, "job=first", 10*time.Second)
 
-	write("# soloist: name=second\n* * * * * * true\n")
+	write("# soloist: name=second\n* * * * * * * true\n")
 	_ = p.Signal(syscall.SIGHUP)
 	p.waitLog(t, "crontab reloaded", 5*time.Second)
 	p.waitLog(t, "job=second", 5*time.Second)
@@ -457,7 +457,7 @@ func TestSIGHUPReloadsTheCrontab(t *testing.T) {
 func TestASecondSignalEndsARunAtOnce(t *testing.T) {
 	t.Parallel()
 	d := dbtest.NewDatabase(t)
-	ct := writeFile(t, "crontab", "# soloist: name=long\n* * * * * * sleep 60\n")
+	ct := writeFile(t, "crontab", "# soloist: name=long\n* * * * * * * sleep 60\n")
 	p := start(t, []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_TTL=3s", "SOLOIST_GRACE=60s"}, "run", "--crontab", ct)
 	p.waitLog(t, "run started", 10*time.Second)
 	_ = p.Signal(syscall.SIGTERM)
@@ -476,7 +476,7 @@ func TestLostLeaseKillsTheWholeProcessGroup(t *testing.T) {
 	marker := fmt.Sprintf("%d.%d", os.Getpid(), time.Now().UnixNano()%100000)
 	// The command forks children that ignore nothing and would outlive a
 	// plain kill of the shell.
-	ct := writeFile(t, "crontab", fmt.Sprintf("# soloist: name=long\n* * * * * * sleep 1%s & sleep 2%s; wait\n", marker, marker))
+	ct := writeFile(t, "crontab", fmt.Sprintf("# soloist: name=long\n* * * * * * * sleep 1%s & sleep 2%s; wait\n", marker, marker))
 	env := []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_TTL=3s"}
 	p := start(t, append(env, "SOLOIST_OWNER=10.0.0.1/a"), "run", "--crontab", ct)
 	alive := func() bool {
@@ -515,7 +515,7 @@ func TestARunnerWorksWithTheGrantsOfItsRole(t *testing.T) {
 	}
 	cfg := d.NewUser(t, grants...)
 	env := []string{"SOLOIST_DSN=" + cfg.FormatDSN(), "SOLOIST_TTL=1s"}
-	ct := writeFile(t, "crontab", "# soloist: name=tick\n* * * * * * true\n")
+	ct := writeFile(t, "crontab", "# soloist: name=tick\n* * * * * * * true\n")
 	start(t, env, "run", "--crontab", ct)
 	dbtest.WaitFor(t, 10*time.Second, "a run, seen with the runner's own credentials", func() bool {
 		r := soloistCmd(t, env, "runs", "--json")

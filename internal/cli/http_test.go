@@ -96,7 +96,7 @@ series:
 func TestRunServesMetricsProbesAndTheDashboard(t *testing.T) {
 	t.Parallel()
 	d := dbtest.NewDatabase(t)
-	ct := writeFile(t, "crontab", "# soloist: name=tick\n* * * * * * true\n# soloist: name=fails\n* * * * * * exit 3\n")
+	ct := writeFile(t, "crontab", "# soloist: name=tick\n* * * * * * * true\n# soloist: name=fails\n* * * * * * * exit 3\n")
 	env := []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_TTL=1s", "SOLOIST_GROUP=web"}
 	a := start(t, append(env, "SOLOIST_OWNER=10.0.0.1/a", "SOLOIST_HTTP=127.0.0.1:0"), "run", "--crontab", ct)
 	addrA := httpAddr(t, a, servingHTTP)
@@ -207,7 +207,7 @@ func TestHTTPAddressProblemsAreClear(t *testing.T) {
 func TestDashboardCommandServesAReadOnlyView(t *testing.T) {
 	t.Parallel()
 	d := dbtest.NewDatabase(t)
-	ct := writeFile(t, "crontab", "# soloist: name=tick\n* * * * * * true\n")
+	ct := writeFile(t, "crontab", "# soloist: name=tick\n* * * * * * * true\n")
 	env := []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_TTL=1s"}
 	start(t, append(env, "SOLOIST_OWNER=10.0.0.1/a"), "run", "--crontab", ct)
 

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/soloist-dev/soloist/internal/crontab"
@@ -27,6 +26,7 @@ type runOptions struct {
 	timeZone  string
 	retention time.Duration
 	check     bool
+	format    string
 	http      string
 }
 
@@ -50,6 +50,7 @@ second SIGTERM or SIGINT ends the process at once.`)
 	fs.StringVar(&o.timeZone, "time-zone", "UTC", "time zone of schedules without CRON_TZ (the same on every server)")
 	fs.DurationVar(&o.retention, "retention", runner.DefaultRetention, "how long the run history is kept")
 	fs.BoolVar(&o.check, "check", false, "only check the crontab and list its jobs; no database needed")
+	fs.StringVar(&o.format, "format", "table", "with --check: table, or json for {\"jobs\":[...]} with each job's next 5 fires")
 	fs.StringVar(&o.http, "http", "", "serve /metrics, /healthz, /readyz and the dashboard on this address, such as 127.0.0.1:9090 (default off)")
 	logOpts := fs.logFlags()
 	if err := fs.parse(args, env); err != nil {
@@ -65,13 +66,18 @@ second SIGTERM or SIGINT ends the process at once.`)
 	if err != nil {
 		return usagef("--time-zone %q: %v", o.timeZone, err)
 	}
+	if o.format != "table" && o.format != "json" || o.format == "json" && !o.check {
+		return usagef("--format %q: want table or json, with --check", o.format)
+	}
 	ct, err := crontab.ParseFile(o.crontab, loc)
 	if err != nil {
+		if o.check && o.format == "json" {
+			printRefusalJSON(env, err)
+		}
 		return fmt.Errorf("%w\nthe crontab is refused; fix the lines above", err)
 	}
 	if o.check {
-		printCheck(env, ct)
-		return nil
+		return printCheck(env, ct, o.format, time.Now())
 	}
 
 	log, err := logOpts.logger(env.Stderr)
@@ -178,23 +184,4 @@ func (o runOptions) reload(log *slog.Logger, r *runner.Runner, loc *time.Locatio
 		log.Warn(w)
 	}
 	log.Info("crontab reloaded", "crontab", o.crontab, "jobs", len(ct.Entries))
-}
-
-// printCheck lists what a valid crontab will run.
-func printCheck(env *IO, ct *crontab.Crontab) {
-	for _, w := range ct.Warnings {
-		fmt.Fprintln(env.Stderr, "warning:", w)
-	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "LINE\tJOB\tSCHEDULE\tTIME ZONE\tNEXT FIRE (UTC)\tCOMMAND")
-	now := time.Now()
-	for _, e := range ct.Entries {
-		next := ""
-		if fn, err := runner.ParseSchedule(e.Schedule, e.Location); err == nil {
-			next = fn(now).Format(time.DateTime)
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Line, e.Name, e.Schedule, e.Location, next, e.Command)
-	}
-	tw.Flush()
-	fmt.Fprintf(env.Stdout, "%s: %s, OK\n", ct.Path, plural(int64(len(ct.Entries)), "job"))
 }

@@ -1,15 +1,24 @@
 // Package crontab reads an ordinary crontab file into Soloist jobs.
 //
-// It takes what cron and supercronic take, unchanged: five-field lines, a
-// leading seconds field (six fields), @hourly, @daily, @weekly, @monthly,
-// @yearly (and @annually, @midnight), "@every 30s", KEY=VALUE environment
-// lines, CRON_TZ= and TZ= lines or schedule prefixes, comments and blank
-// lines, and cron's % (the rest of the line is the command's input). Soloist's
-// own settings ride in a comment right above an entry, so the file still
-// works in cron:
+// It reads a line as supercronic does wherever supercronic and Vixie cron
+// agree, and where they disagree it picks one reading, says so in Notes, and
+// lets "# soloist: dialect=cron" or "dialect=supercronic" choose the other.
+// Schedules are parsed by supercronic's own cronexpr package, through the
+// runner, so that --check, the runner and supercronic name the same fire
+// times.
+//
+// It takes five fields, six (a trailing year), seven (seconds and a year),
+// @hourly, @daily, @weekly, @monthly, @yearly, @annually, cron's @midnight,
+// "@every 30s", KEY=VALUE environment lines, CRON_TZ= lines or schedule
+// prefixes, comments and blank lines, and cron's % (the rest of the line is
+// the command's input). Soloist's own settings ride in a comment right above
+// an entry, so the file still works in cron and supercronic:
 //
 //	# soloist: name=nightly-report timeout=30m concurrency=forbid missed=once
 //	0 2 * * * /usr/local/bin/report
+//
+// A system crontab's user field (/etc/crontab, /etc/cron.d) is refused with
+// the line and the fix: the user name never becomes the command.
 package crontab
 
 import (
@@ -21,6 +30,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -33,17 +43,46 @@ type Entry struct {
 	Line     int            // where the schedule is, 1-based
 	Name     string         // from "# soloist: name=", or derived from the line
 	Named    bool           // whether Name was given rather than derived
-	Schedule string         // the schedule as written, CRON_TZ prefix included
+	Schedule string         // the schedule, CRON_TZ prefix included, fields separated by one space
 	Location *time.Location // time zone of a schedule without a prefix
-	Command  string         // the shell command, cron's % handling applied
+	Command  string         // the shell command, the dialect's % handling applied
 	Input    string         // what cron's % put on the command's standard input
 	Shell    string         // from SHELL=, default /bin/sh
-	Env      []string       // the crontab's KEY=VALUE lines above the entry
+	Env      []string       // the crontab's KEY=VALUE lines that reach the entry
+	Dialect  Dialect        // how the line was read
 
 	Timeout          time.Duration
 	Concurrency      runner.Concurrency
 	Missed           runner.Missed
 	StartingDeadline time.Duration
+
+	next func(time.Time) time.Time
+}
+
+// Next returns the entry's next n fire times after t, in UTC; fewer when it
+// fires no more (cronexpr stops at 2099).
+func (e Entry) Next(t time.Time, n int) []time.Time {
+	var out []time.Time
+	for len(out) < n {
+		t = e.next(t)
+		if t.IsZero() {
+			break
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// Fires reports whether the entry has a fire after now. One that has none
+// (such as "0 0 31 2 *") is accepted, as cron and supercronic accept it, and
+// is not handed to the runner.
+func (e Entry) Fires(now time.Time) bool { return !e.next(now).IsZero() }
+
+// Note says how a line was read where cron and supercronic read it
+// differently, and which setting chooses the other reading.
+type Note struct {
+	Line int
+	Text string
 }
 
 // Crontab is a parsed file.
@@ -51,8 +90,10 @@ type Crontab struct {
 	Path    string
 	Entries []Entry
 	// Warnings are lines that parse but do not mean in Soloist what they
-	// mean in cron (MAILTO, USER).
+	// mean in cron (MAILTO, USER), and entries that never fire.
 	Warnings []string
+	// Notes say how lines were read where cron and supercronic disagree.
+	Notes []Note
 }
 
 // Error is a problem on one line of a file.
@@ -76,20 +117,24 @@ func ParseFile(path string, loc *time.Location) (*Crontab, error) {
 }
 
 var (
-	envLine  = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$`)
+	// envLine is supercronic's rule for a variable line, which is also
+	// Vixie cron's: a name without blanks or "=", then "=".
+	envLine  = regexp.MustCompile(`^([^\s=]+)\s*=\s*(.*)$`)
 	settings = regexp.MustCompile(`^#\s*soloist:(.*)$`)
 )
 
 // maxLine bounds one line, as cron does; longer is surely not a crontab.
 const maxLine = 64 * 1024
 
-// Parse parses a crontab read from r; name is used in errors. Every problem
-// is reported, each as an *Error with its line, joined.
+// Parse parses a crontab read from r; name is used in errors, and names
+// under /etc/cron.d and /etc/crontab mark a system crontab. Every problem is
+// reported, each as an *Error with its line, joined.
 func Parse(name string, r io.Reader, loc *time.Location) (*Crontab, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	p := &parser{file: name, loc: loc, shell: "/bin/sh", names: map[string]int{}}
+	p := &parser{file: name, loc: loc, defaultLoc: loc, shell: "/bin/sh", names: map[string]int{},
+		system: isSystemPath(name)}
 	ct := &Crontab{Path: name}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), maxLine)
@@ -112,17 +157,32 @@ func Parse(name string, r io.Reader, loc *time.Location) (*Crontab, error) {
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)
 	}
+	p.fileScope(ct)
+	now := time.Now()
+	for _, e := range ct.Entries {
+		if !e.Fires(now) {
+			ct.Warnings = append(ct.Warnings, fmt.Sprintf("%s:%d: schedule %q never fires again; cron and supercronic accept it too, and Soloist runs nothing for it", name, e.Line, e.Schedule))
+		}
+	}
+	slices.SortStableFunc(ct.Notes, func(a, b Note) int { return a.Line - b.Line })
 	return ct, nil
 }
 
 type parser struct {
-	file  string
-	line  int
-	loc   *time.Location
-	shell string
-	env   []string
-	names map[string]int // job name -> line
-	errs  []error
+	file       string
+	line       int
+	loc        *time.Location // CRON_TZ of the lines below, or defaultLoc
+	defaultLoc *time.Location
+	shell      string
+	env        []string
+	names      map[string]int // job name -> line
+	errs       []error
+	dialect    Dialect
+	system     bool // a system crontab by its path
+
+	lastZone     *time.Location // the file's last CRON_TZ line, which supercronic applies to every job
+	lastZoneLine int
+	notes        []Note
 
 	pending     *Entry // settings waiting for their entry
 	pendingLine int
@@ -137,24 +197,53 @@ func (p *parser) parseLine(raw string, ct *Crontab) (Entry, bool) {
 		p.fail(p.line, "not valid UTF-8")
 		return Entry{}, false
 	}
-	line := strings.TrimSpace(raw)
+	// Leading blanks go, as in cron and supercronic; trailing ones are part
+	// of the command.
+	line := strings.TrimLeft(raw, " \t")
 	switch {
-	case line == "":
+	case strings.TrimRight(line, " \t") == "":
 		p.orphan()
 		return Entry{}, false
 	case settings.MatchString(line):
+		if !p.noControl(line, "soloist settings") {
+			return Entry{}, false
+		}
 		p.settings(settings.FindStringSubmatch(line)[1])
 		return Entry{}, false
 	case strings.HasPrefix(line, "#"):
 		p.orphan()
 		return Entry{}, false
 	}
-	if m := envLine.FindStringSubmatch(line); m != nil && !isZonePrefix(m[1], m[2]) {
-		p.orphan()
-		p.setEnv(m[1], unquote(m[2]), ct)
+	if !p.noControl(line, "line") {
 		return Entry{}, false
 	}
+	if m := envLine.FindStringSubmatch(line); m != nil {
+		switch key, value := m[1], m[2]; {
+		case key == "CRON_TZ" && len(fields(value)) > 1:
+			return p.entry(line) // "CRON_TZ=Asia/Tokyo 0 9 * * * cmd"
+		case key == "TZ" && len(fields(value)) > 1:
+			zone, _, _ := strings.Cut(value, " ")
+			p.fail(p.line, "TZ=%s with a schedule after it sets the variable TZ to %q in cron and supercronic, not a time zone for this entry; put CRON_TZ=%s on the line above it (it applies to the lines below)", zone, value, zone)
+			return Entry{}, false
+		default:
+			p.orphan()
+			p.setEnv(key, unquote(value), ct)
+			return Entry{}, false
+		}
+	}
 	return p.entry(line)
+}
+
+// noControl refuses a line with control characters other than tab: a NUL in
+// a name or a command passes no shell, and the job would fail at every fire.
+func (p *parser) noControl(line, what string) bool {
+	i := strings.IndexFunc(line, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f })
+	if i < 0 {
+		return true
+	}
+	p.fail(p.line, "control character %U in the %s at column %d: a crontab line holds printable text and tabs only; remove it", rune(line[i]), what, utf8.RuneCountInString(line[:i])+1)
+	p.pending = nil
+	return false
 }
 
 // orphan reports settings that a blank line, comment or variable separates
@@ -164,13 +253,6 @@ func (p *parser) orphan() {
 		p.fail(p.pendingLine, "soloist settings must be right above the entry they are for")
 		p.pending = nil
 	}
-}
-
-// isZonePrefix tells "CRON_TZ=Europe/Berlin 0 9 * * * cmd" (a schedule with a
-// time zone prefix) from "CRON_TZ=Europe/Berlin" (a time zone for the lines
-// that follow).
-func isZonePrefix(key, value string) bool {
-	return (key == "CRON_TZ" || key == "TZ") && len(strings.Fields(value)) > 1
 }
 
 func unquote(v string) string {
@@ -183,16 +265,17 @@ func unquote(v string) string {
 
 func (p *parser) setEnv(key, value string, ct *Crontab) {
 	switch key {
-	case "CRON_TZ", "TZ":
+	case "CRON_TZ":
 		loc, err := time.LoadLocation(value)
 		if err != nil || value == "" || value == "Local" {
 			p.fail(p.line, "unknown time zone %q: use a name from the tz database, such as Europe/Berlin or UTC", value)
 			return
 		}
 		p.loc = loc
-		if key == "CRON_TZ" {
-			return // cron keeps CRON_TZ out of the commands' environment
-		}
+		p.lastZone, p.lastZoneLine = loc, p.line
+		// CRON_TZ also reaches the commands, as in supercronic.
+	case "TZ":
+		ct.Notes = append(ct.Notes, Note{p.line, fmt.Sprintf("TZ=%s goes to the commands' environment and does not move any schedule, as in cron and supercronic; for schedules in that zone write CRON_TZ=%s", value, value)})
 	case "SHELL":
 		if value == "" {
 			p.fail(p.line, "SHELL is empty")
@@ -208,16 +291,32 @@ func (p *parser) setEnv(key, value string, ct *Crontab) {
 }
 
 var (
-	settingKeys = "name, timeout, concurrency, missed, deadline"
+	settingKeys = "name, timeout, concurrency, missed, deadline, and dialect on a line of its own"
 	nameRule    = regexp.MustCompile(`^[^\s]+$`)
 )
 
 func (p *parser) settings(text string) {
+	kvs := strings.Fields(text)
+	for _, kv := range kvs {
+		if key, value, _ := strings.Cut(kv, "="); key == "dialect" {
+			p.orphan()
+			d, err := parseDialect(value)
+			switch {
+			case len(kvs) > 1:
+				p.fail(p.line, "soloist setting dialect stands on a line of its own: it applies to every line below it, not to one entry")
+			case err != nil:
+				p.fail(p.line, "soloist setting dialect: %v", err)
+			default:
+				p.dialect = d
+			}
+			return
+		}
+	}
 	if p.pending == nil {
 		p.pending, p.pendingLine = &Entry{}, p.line
 	}
 	e := p.pending
-	for _, kv := range strings.Fields(text) {
+	for _, kv := range kvs {
 		key, value, ok := strings.Cut(kv, "=")
 		if !ok || value == "" {
 			p.fail(p.line, "soloist setting %q: want key=value, with key one of %s", kv, settingKeys)
@@ -280,22 +379,41 @@ func (p *parser) entry(line string) (Entry, bool) {
 		e = *p.pending
 		p.pending = nil
 	}
-	e.Line, e.Location, e.Shell = p.line, p.loc, p.shell
+	e.Line, e.Location, e.Shell, e.Dialect = p.line, p.loc, p.shell, p.dialect
 	e.Env = append([]string(nil), p.env...)
 
-	schedule, command, err := splitSchedule(line, p.loc)
+	r, err := split(line, p.dialect)
 	if err != nil {
 		p.fail(p.line, "%v", err)
 		return Entry{}, false
 	}
-	e.Schedule = schedule
-	e.Command, e.Input = percent(command)
-	if strings.TrimSpace(e.Command) == "" {
-		p.fail(p.line, "no command after the schedule %q", schedule)
+	e.Schedule = r.schedule
+	if e.next, err = runner.ParseSchedule(r.schedule, p.loc); err != nil {
+		p.fail(p.line, "bad schedule: %v", err) // split checked it; this is the runner's word
 		return Entry{}, false
 	}
+	if user, ok := p.userField(r.command); ok {
+		p.fail(p.line, "%q is the user field of a system crontab (/etc/crontab, /etc/cron.d): Soloist runs every command as the user it runs as, never as another; remove %q from the line and run soloist as that user", user, user)
+		return Entry{}, false
+	}
+	e.Command, e.Input = r.command, ""
+	if p.dialect != DialectSupercronic {
+		e.Command, e.Input = percent(r.command)
+	}
+	if strings.TrimSpace(e.Command) == "" {
+		p.fail(p.line, "no command after the schedule %q", r.schedule)
+		return Entry{}, false
+	}
+	for _, n := range r.notes {
+		p.note(n)
+	}
+	if p.dialect != DialectSupercronic && strings.Contains(strings.ReplaceAll(r.command, `\%`, ""), "%") {
+		p.note("% ends the command and the rest is its standard input, as in cron; supercronic passes % to the shell unchanged; '# soloist: dialect=supercronic' above it reads it the other way")
+	} else if p.dialect == DialectSupercronic && strings.Contains(r.command, "%") {
+		p.note("% goes to the shell unchanged (dialect=supercronic); cron would end the command there and send the rest as its standard input")
+	}
 	if !e.Named {
-		e.Name = derivedName(schedule, command)
+		e.Name = derivedName(r.schedule, r.command)
 	}
 	if prev, dup := p.names[e.Name]; dup {
 		if e.Named {
@@ -309,95 +427,8 @@ func (p *parser) entry(line string) (Entry, bool) {
 	return e, true
 }
 
-// splitSchedule finds where the schedule ends: like supercronic it tries the
-// longest form first (six fields, with seconds), then five fields, then a
-// descriptor.
-func splitSchedule(line string, loc *time.Location) (schedule, command string, err error) {
-	prefix := ""
-	if strings.HasPrefix(line, "CRON_TZ=") || strings.HasPrefix(line, "TZ=") {
-		zone, rest, _ := strings.Cut(line, " ")
-		prefix, line = zone+" ", strings.TrimSpace(rest)
-	}
-	fields := strings.Fields(line)
-	// When no form parses, the error of the last form tried (five fields,
-	// the common one) is the one to show.
-	var lastErr error
-	try := func(n int) bool {
-		if len(fields) <= n {
-			return false
-		}
-		candidate := prefix + strings.Join(fields[:n], " ")
-		if _, err := runner.ParseSchedule(candidate, loc); err != nil {
-			lastErr = err
-			return false
-		}
-		schedule, command = candidate, afterFields(line, n)
-		return true
-	}
-	if strings.HasPrefix(line, "@") {
-		n := 1
-		if strings.HasPrefix(line, "@every") {
-			n = 2
-		}
-		if try(n) {
-			return schedule, command, nil
-		}
-	} else if try(6) || try(5) {
-		return schedule, command, nil
-	}
-	if lastErr == nil {
-		return "", "", fmt.Errorf("%q is not a schedule and a command: want five fields (or six with seconds) or a @descriptor, then the command", line)
-	}
-	return "", "", fmt.Errorf("bad schedule: %v", unwrapSchedule(lastErr))
-}
-
-// unwrapSchedule drops the runner's "job ...:" prefix from a schedule error.
-func unwrapSchedule(err error) string {
-	msg := err.Error()
-	if i := strings.Index(msg, "schedule "); i >= 0 {
-		return msg[i+len("schedule "):]
-	}
-	return msg
-}
-
-// afterFields returns line after its first n whitespace-separated fields.
-func afterFields(line string, n int) string {
-	rest := line
-	for range n {
-		rest = strings.TrimLeft(rest, " \t")
-		i := strings.IndexAny(rest, " \t")
-		if i < 0 {
-			return ""
-		}
-		rest = rest[i:]
-	}
-	return strings.TrimSpace(rest)
-}
-
-// percent applies cron's rule: an unescaped % ends the command, and the rest
-// of the line, with each further % turned into a newline, is its input.
-// "\%" stands for a literal %.
-func percent(s string) (command, input string) {
-	var parts []string
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		switch {
-		case s[i] == '\\' && i+1 < len(s) && s[i+1] == '%':
-			b.WriteByte('%')
-			i++
-		case s[i] == '%':
-			parts = append(parts, b.String())
-			b.Reset()
-		default:
-			b.WriteByte(s[i])
-		}
-	}
-	parts = append(parts, b.String())
-	if len(parts) == 1 {
-		return parts[0], ""
-	}
-	return parts[0], strings.Join(parts[1:], "\n") + "\n"
-}
+// notes collected while parsing; they reach the Crontab in fileScope.
+func (p *parser) note(text string) { p.notes = append(p.notes, Note{p.line, text}) }
 
 var slugRule = regexp.MustCompile(`[^a-z0-9]+`)
 

@@ -2,6 +2,8 @@ package crontab_test
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +11,10 @@ import (
 	"github.com/soloist-dev/soloist/internal/crontab"
 	"github.com/soloist-dev/soloist/runner"
 )
+
+// The notes compare the schedules' zone with the server's: make the
+// server's UTC, like the default --time-zone, wherever the tests run.
+func init() { time.Local = time.UTC }
 
 func parse(t *testing.T, text string) *crontab.Crontab {
 	t.Helper()
@@ -27,25 +33,25 @@ MAILTO=ops@example.com
 
 */5 * * * * /usr/local/bin/poll --quick
 0 2 * * 1-5 backup.sh >> /var/log/backup.log 2>&1
-*/10 * * * * * echo every ten seconds
+*/10 * * * * * * echo every ten seconds
 @hourly    rotate-logs
 @every 30s echo half a minute
 @daily date +\%F%dear diary%second line
 CRON_TZ=Asia/Tokyo
 0 9 * * * echo ohayo
-TZ=America/New_York 30 8 * * * echo morning in New York
+CRON_TZ=America/New_York 30 8 * * * echo morning in New York
 `)
 	want := []struct {
 		schedule, command, input, zone string
 	}{
 		{"*/5 * * * *", "/usr/local/bin/poll --quick", "", "UTC"},
 		{"0 2 * * 1-5", "backup.sh >> /var/log/backup.log 2>&1", "", "UTC"},
-		{"*/10 * * * * *", "echo every ten seconds", "", "UTC"},
+		{"*/10 * * * * * *", "echo every ten seconds", "", "UTC"},
 		{"@hourly", "rotate-logs", "", "UTC"},
 		{"@every 30s", "echo half a minute", "", "UTC"},
 		{"@daily", "date +%F", "dear diary\nsecond line\n", "UTC"},
 		{"0 9 * * *", "echo ohayo", "", "Asia/Tokyo"},
-		{"TZ=America/New_York 30 8 * * *", "echo morning in New York", "", "Asia/Tokyo"},
+		{"CRON_TZ=America/New_York 30 8 * * *", "echo morning in New York", "", "Asia/Tokyo"},
 	}
 	if len(ct.Entries) != len(want) {
 		t.Fatalf("%d entries, want %d", len(ct.Entries), len(want))
@@ -115,4 +121,196 @@ func unwrap(err error) []error {
 		return j.Unwrap()
 	}
 	return []error{err}
+}
+
+// refusal parses text and returns the one error's line and message.
+func refusal(t *testing.T, name, text string) (int, string) {
+	t.Helper()
+	_, err := crontab.Parse(name, strings.NewReader(text), nil)
+	errs := unwrap(err)
+	var ce *crontab.Error
+	if err == nil || len(errs) != 1 || !errors.As(errs[0], &ce) {
+		t.Fatalf("want one *crontab.Error, got %v", err)
+	}
+	return ce.Line, ce.Msg
+}
+
+func notes(ct *crontab.Crontab) string {
+	var b strings.Builder
+	for _, n := range ct.Notes {
+		fmt.Fprintf(&b, "%d: %s\n", n.Line, n.Text)
+	}
+	return b.String()
+}
+
+func TestFieldsAreReadAsSupercronicReadsThemAndTheCheckSaysHowCronWould(t *testing.T) {
+	ct := parse(t, `* * * * * * * echo hello
+0 0 * * * 2030 echo in 2030
+0 0 * * * echo five
+`)
+	want := []struct{ schedule, command string }{
+		{"* * * * * * *", "echo hello"},
+		{"0 0 * * * 2030", "echo in 2030"},
+		{"0 0 * * *", "echo five"},
+	}
+	for i, w := range want {
+		if e := ct.Entries[i]; e.Schedule != w.schedule || e.Command != w.command {
+			t.Errorf("line %d: %q %q, want %q %q", e.Line, e.Schedule, e.Command, w.schedule, w.command)
+		}
+	}
+	n := notes(ct)
+	for _, w := range []string{`1: read as seconds, five fields and a year, as supercronic does; cron runs "* * echo hello"; '# soloist: dialect=cron' above it reads it the other way`,
+		`2: read as five fields and a year (2030), as supercronic does; cron runs "2030 echo in 2030"; '# soloist: dialect=cron' above it reads it the other way`} {
+		if !strings.Contains(n, w) {
+			t.Errorf("notes lack %q:\n%s", w, n)
+		}
+	}
+	if strings.Contains(n, "3:") {
+		t.Errorf("a line both tools read alike got a note:\n%s", n)
+	}
+	if got := ct.Entries[0].Next(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 2); len(got) != 2 || got[1].Sub(got[0]) != time.Second {
+		t.Errorf("seven fields do not fire every second: %v", got)
+	}
+}
+
+func TestDialectCronReadsFiveFieldsAndTheCommand(t *testing.T) {
+	ct := parse(t, "# soloist: dialect=cron\n* * * * * * * echo hello\n")
+	e := ct.Entries[0]
+	if e.Schedule != "* * * * *" || e.Command != "* * echo hello" || e.Dialect != crontab.DialectCron {
+		t.Fatalf("%q %q %v", e.Schedule, e.Command, e.Dialect)
+	}
+	if n := notes(ct); !strings.Contains(n, `2: read as five fields and the command, as cron does (dialect=cron); supercronic reads 7 fields and runs "echo hello"`) {
+		t.Fatalf("notes:\n%s", n)
+	}
+}
+
+func TestPercentIsInputUnlessTheDialectIsSupercronic(t *testing.T) {
+	ct := parse(t, "@daily date +%F\n# soloist: dialect=supercronic\n@hourly date +%F\n")
+	if e := ct.Entries[0]; e.Command != "date +" || e.Input != "F\n" {
+		t.Errorf("cron's %%: %q %q", e.Command, e.Input)
+	}
+	if e := ct.Entries[1]; e.Command != "date +%F" || e.Input != "" {
+		t.Errorf("supercronic's %%: %q %q", e.Command, e.Input)
+	}
+	n := notes(ct)
+	if !strings.Contains(n, "1: % ends the command") || !strings.Contains(n, "3: % goes to the shell unchanged (dialect=supercronic)") {
+		t.Fatalf("notes:\n%s", n)
+	}
+}
+
+func TestVariablesAndCronTZApplyBelowUnlessTheDialectIsSupercronic(t *testing.T) {
+	ct := parse(t, `A=first
+CRON_TZ=Asia/Tokyo
+0 9 * * * echo $A
+A=second
+CRON_TZ=Europe/Berlin
+0 9 * * * echo "$A"
+# soloist: dialect=supercronic
+0 10 * * * echo $A
+`)
+	if e := ct.Entries[0]; e.Location.String() != "Asia/Tokyo" || !slices.Contains(e.Env, "A=first") {
+		t.Errorf("line 3: %s %v", e.Location, e.Env)
+	}
+	if e := ct.Entries[2]; e.Location.String() != "Europe/Berlin" || !slices.Contains(e.Env, "A=second") || slices.Contains(e.Env, "A=first") {
+		t.Errorf("line 8 (supercronic): %s %v", e.Location, e.Env)
+	}
+	n := notes(ct)
+	for _, w := range []string{"3: runs in Asia/Tokyo, the CRON_TZ above it, as in cron; supercronic applies the file's last CRON_TZ (Europe/Berlin, line 5) to every job; '# soloist: dialect=supercronic' above it reads it the other way",
+		"3: gets the variables set above it, as in cron; supercronic gives every job each variable's last value in the file (A, CRON_TZ); '# soloist: dialect=supercronic' above it reads it the other way"} {
+		if !strings.Contains(n, w) {
+			t.Errorf("notes lack %q:\n%s", w, n)
+		}
+	}
+}
+
+func TestTZIsTheCommandsVariableNotTheSchedulesZone(t *testing.T) {
+	ct := parse(t, "TZ=Asia/Tokyo\n0 9 * * * date\n")
+	if e := ct.Entries[0]; e.Location != time.UTC || !slices.Contains(e.Env, "TZ=Asia/Tokyo") {
+		t.Fatalf("%s %v", e.Location, e.Env)
+	}
+	if n := notes(ct); !strings.Contains(n, "1: TZ=Asia/Tokyo goes to the commands' environment and does not move any schedule") {
+		t.Fatalf("notes:\n%s", n)
+	}
+	line, msg := refusal(t, "ct", "# x\nTZ=America/New_York 30 8 * * * echo morning\n")
+	if line != 2 || !strings.Contains(msg, "put CRON_TZ=America/New_York on the line above it") {
+		t.Fatalf("%d: %s", line, msg)
+	}
+}
+
+func TestSystemCrontabsAreRefusedAndTheUserNeverBecomesTheCommand(t *testing.T) {
+	line, msg := refusal(t, "ct", "SHELL=/bin/sh\n17 * * * * root cd / && run-parts --report /etc/cron.hourly\n")
+	if line != 2 || !strings.Contains(msg, `"root" is the user field of a system crontab`) || !strings.Contains(msg, `remove "root" from the line`) {
+		t.Fatalf("%d: %s", line, msg)
+	}
+	// By its path, any first word is the user field.
+	line, msg = refusal(t, "/etc/cron.d/app", "*/5 * * * * deploy /opt/app/bin/sync\n")
+	if line != 1 || !strings.Contains(msg, `"deploy" is the user field`) {
+		t.Fatalf("%d: %s", line, msg)
+	}
+	// A program that is on PATH is a command, even if a user has its name.
+	ct := parse(t, "0 2 * * * sh -c true\n")
+	if ct.Entries[0].Command != "sh -c true" {
+		t.Fatal(ct.Entries[0].Command)
+	}
+}
+
+func TestControlCharactersAreRefusedWithTheirLine(t *testing.T) {
+	for _, tc := range []struct {
+		name, text string
+		line       int
+		want       string
+	}{
+		{"NULInCommand", "# ok\n* * * * * echo a\x00b\n", 2, "control character U+0000 in the line at column 17"},
+		{"NULInName", "# soloist: name=a\x00b\n* * * * * true\n", 1, "control character U+0000 in the soloist settings"},
+		{"EscapeInCommand", "\n* * * * * printf '\x1b[2J'\n", 2, "control character U+001B"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			line, msg := refusal(t, "ct", tc.text)
+			if line != tc.line || !strings.Contains(msg, tc.want) {
+				t.Fatalf("%d: %s", line, msg)
+			}
+		})
+	}
+	// A tab is a blank, as in cron.
+	if ct := parse(t, "*\t*\t*\t*\t*\techo\ttab\n"); ct.Entries[0].Command != "echo\ttab" {
+		t.Fatalf("%q", ct.Entries[0].Command)
+	}
+}
+
+func TestALineThatNeverFiresIsAcceptedAndRunsNothing(t *testing.T) {
+	ct := parse(t, "0 0 31 2 * echo never\n@hourly echo often\n")
+	if len(ct.Entries) != 2 || len(ct.Jobs(crontab.ExecOptions{})) != 1 {
+		t.Fatalf("%d entries, %d jobs", len(ct.Entries), len(ct.Jobs(crontab.ExecOptions{})))
+	}
+	if len(ct.Warnings) != 1 || !strings.Contains(ct.Warnings[0], `crontab:1: schedule "0 0 31 2 *" never fires again`) {
+		t.Fatalf("%v", ct.Warnings)
+	}
+}
+
+func TestDialectStandsOnALineOfItsOwn(t *testing.T) {
+	line, msg := refusal(t, "ct", "# soloist: dialect=cron name=x\n* * * * * true\n")
+	if line != 1 || !strings.Contains(msg, "dialect stands on a line of its own") {
+		t.Fatalf("%d: %s", line, msg)
+	}
+	line, msg = refusal(t, "ct", "# soloist: dialect=bsd\n")
+	if line != 1 || !strings.Contains(msg, `"bsd": want soloist, cron or supercronic`) {
+		t.Fatalf("%d: %s", line, msg)
+	}
+}
+
+func TestDayFieldsThatCronCombinesOtherwiseAreNoted(t *testing.T) {
+	ct := parse(t, "0 0 */2 * 1 echo odd days or mondays\n0 0 1-31/2 * 1 echo the same in both tools\n")
+	if n := notes(ct); !strings.Contains(n, `1: day of month "*/2" and day of week "1": fires when either day field matches, as in supercronic; cron, which looks at whether a day field starts with *, fires when both day fields match`) || strings.Contains(n, "2: day") {
+		t.Fatalf("notes:\n%s", n)
+	}
+	// 2026-03-02 is a Monday; the 3rd is odd: both fire under either-rule.
+	got := ct.Entries[0].Next(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), 3)
+	want := []time.Time{time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 3, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC)}
+	if !slices.EqualFunc(got, want, time.Time.Equal) {
+		t.Fatalf("fires %v, want %v", got, want)
+	}
+	line, msg := refusal(t, "ct", "# soloist: dialect=cron\n0 0 */2 * 1 echo x\n")
+	if line != 2 || !strings.Contains(msg, "cron fires when both day fields match") {
+		t.Fatalf("%d: %s", line, msg)
+	}
 }

@@ -33,11 +33,15 @@ type ExecOptions struct {
 // tailSize is how much of a command's output the run history keeps.
 const tailSize = 4096
 
-// Jobs turns the crontab's entries into runner jobs that run the commands.
+// Jobs turns the crontab's entries into runner jobs that run the commands;
+// an entry that never fires again has none.
 func (ct *Crontab) Jobs(opts ExecOptions) []runner.Job {
 	jobs := make([]runner.Job, 0, len(ct.Entries))
+	now := time.Now()
 	for _, e := range ct.Entries {
-		jobs = append(jobs, e.Job(opts))
+		if e.Fires(now) {
+			jobs = append(jobs, e.Job(opts))
+		}
 	}
 	return jobs
 }

@@ -10,9 +10,9 @@ import (
 // crontabEverySecond is the busy schedule most scenarios use: a job every
 // second that works 200 ms and then makes a fenced write, and a slower one.
 const crontabEverySecond = `# soloist: name=tick concurrency=forbid missed=all
-* * * * * * {ledger} -sleep 200ms -fence
+* * * * * * * {ledger} -sleep 200ms -fence
 # soloist: name=slow concurrency=forbid missed=once
-*/3 * * * * * {ledger} -sleep 1s
+*/3 * * * * * * {ledger} -sleep 1s
 `
 
 var everySecond = checkOptions{period: map[string]time.Duration{"tick": time.Second}}

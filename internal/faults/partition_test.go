@@ -33,7 +33,7 @@ func TestPartitionTheLeader(t *testing.T) {
 			}
 			const ttl = time.Second
 			c := newCluster(t, clusterOptions{runners: 3, ttl: ttl, crontab: crontabEverySecond + `# soloist: name=long concurrency=forbid missed=once
-*/4 * * * * * {ledger} -sleep 3s
+*/4 * * * * * * {ledger} -sleep 3s
 `})
 			f := figures{}
 			for range rounds {

@@ -26,7 +26,7 @@ func TestPauseTheLeader(t *testing.T) {
 	// Every two seconds a job that works 2.5 s: the fire after a takeover
 	// comes while the frozen runner's job is still working.
 	c := newCluster(t, clusterOptions{runners: 3, ttl: ttl, crontab: `# soloist: name=tick concurrency=forbid missed=once
-*/2 * * * * * {ledger} -sleep 2500ms -fence -unfenced
+*/2 * * * * * * {ledger} -sleep 2500ms -fence -unfenced
 `})
 	var inFlight []*execution // the paused runners' jobs, excused from the overlap check
 	var wakes []struct {

@@ -22,11 +22,11 @@ func TestRestartTheDatabase(t *testing.T) {
 	}
 	const ttl = time.Second
 	c := newCluster(t, clusterOptions{runners: 3, ttl: ttl, server: &dbserver.Options{}, crontab: `# soloist: name=all missed=all
-* * * * * * {ledger} -sleep 100ms -fence
+* * * * * * * {ledger} -sleep 100ms -fence
 # soloist: name=once missed=once
-* * * * * * {ledger} -sleep 100ms
+* * * * * * * {ledger} -sleep 100ms
 # soloist: name=skip missed=skip
-* * * * * * {ledger} -sleep 100ms
+* * * * * * * {ledger} -sleep 100ms
 `})
 	c.waitHolder(nil, 20*time.Second)
 	c.waitRuns(6, 20*time.Second)

@@ -45,7 +45,7 @@ func TestSoak(t *testing.T) {
 	for j := range jobsPerGroup {
 		name := fmt.Sprintf("job-%02d", j)
 		period[name] = 5 * time.Second
-		fmt.Fprintf(&ct, "# soloist: name=%s missed=all\n%d/5 * * * * * {ledger} -sleep 100ms\n", name, j%5)
+		fmt.Fprintf(&ct, "# soloist: name=%s missed=all\n%d/5 * * * * * * {ledger} -sleep 100ms\n", name, j%5)
 	}
 	var clusters []*cluster
 	var observed []string // metrics addresses of one runner per group
