@@ -24,7 +24,7 @@ import (
 
 // SchemaVersion is the schema version this build needs: the version of the
 // newest migration in sql/. A runner refuses to start on an older schema.
-const SchemaVersion int64 = 41
+const SchemaVersion int64 = 47
 
 // RunnerProcedures are the procedures a runner calls. Its database user
 // needs EXECUTE on these and nothing else: they run as SQL SECURITY DEFINER,
@@ -42,8 +42,9 @@ var RunnerProcedures = []string{
 var ReportProcedures = []string{"lease_report", "job_report", "run_report", "term_report", "database_time"}
 
 // AdminProcedures are what operators call to steer the runners: force a
-// holder off, pause and resume jobs, and edit allow-lists.
-var AdminProcedures = []string{"revoke_lease", "pause_job", "resume_job", "allow_host", "disallow_host"}
+// holder off or end its lease at once, mend a job's schedule, pause and
+// resume jobs, and edit allow-lists.
+var AdminProcedures = []string{"revoke_lease", "force_release", "repair_job", "pause_job", "resume_job", "allow_host", "disallow_host"}
 
 //go:embed sql/*.sql
 var embedded embed.FS

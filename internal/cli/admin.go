@@ -41,11 +41,17 @@ func releaseCommand(ctx context.Context, env *IO, args []string) error {
 	fs := newFlags("release", "", `Force the holder of a group's lease to step down. Its next heartbeat is
 refused, so within one interval it stops starting jobs, lets running ones
 finish or cancels them, and hands the lease over. Until then nobody else can
-take it, so no job overlaps. To keep a host from leading again, use disallow.`)
+take it, so no job overlaps. To keep a host from leading again, use disallow.
+With --force the lease ends at once: for a holder that is dead or hung, which
+would otherwise block the group until its lease expires.`)
 	dsn := fs.dsnFlag()
 	group := fs.String("group", "default", "the group")
+	force := fs.Bool("force", false, "end the lease now, without waiting for the holder: for a holder that is dead, hung or rogue (its running jobs may overlap the next holder's)")
 	if err := fs.parse(args, env); err != nil {
 		return err
+	}
+	if *force {
+		return forceRelease(ctx, env, *dsn, *group)
 	}
 	var revoked bool
 	var holder sql.NullString
