@@ -252,3 +252,68 @@ func TestForceReleaseEndsTheLeaseNow(t *testing.T) {
 		t.Fatalf("the runner's user called force_release: %v", err)
 	}
 }
+
+// serverAccount is a runner's user that may also call try_acquire, as a
+// server's own account would, and its name.
+func serverAccount(t *testing.T, d *dbtest.Database) (*sql.DB, string) {
+	t.Helper()
+	grants := []string{"GRANT EXECUTE ON PROCEDURE {db}.try_acquire"}
+	for _, p := range soloist.RunnerProcedures {
+		grants = append(grants, "GRANT EXECUTE ON PROCEDURE {db}."+p)
+	}
+	cfg := d.NewUser(t, grants...)
+	return d.Open(t, func(c *mysql.Config) { *c = *cfg }), cfg.User
+}
+
+// TestOwnerBinding: with owner_binding on, one server's account cannot act
+// in another server's name; off (the default), it can.
+func TestOwnerBinding(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDatabase(t)
+	web1, user1 := serverAccount(t, d)
+	web2, _ := serverAccount(t, d)
+	owner1 := user1 + "/10.0.0.1/a"
+
+	// Off: web2 renews web1's lease with the token it reads in the reports.
+	l := tryAcquire(t, web1, "off", owner1, 60000)
+	if renewed, _ := heartbeat(t, web2, "off", owner1, l.Token, 60000); !renewed {
+		t.Fatal("with owner_binding off, another account could not renew in the holder's name: the test shows nothing")
+	}
+
+	if _, err := d.DB.Exec("UPDATE soloist_settings SET value = 1 WHERE name = 'owner_binding'"); err != nil {
+		t.Fatal(err)
+	}
+	const notBound = "owner not bound"
+	_, err := tryAcquireErr(t, web1, "on", "10.0.0.1/a", 60000)
+	wantSignal(t, err, notBound)
+	_, err = tryAcquireErr(t, web1, "on", user1+"x/10.0.0.1/a", 60000) // a longer name that begins with it
+	wantSignal(t, err, notBound)
+	l = tryAcquire(t, web1, "on", owner1, 60000)
+	if !l.Acquired {
+		t.Fatalf("web1 could not take a lease as %s: %+v", owner1, l)
+	}
+	if renewed, _ := heartbeat(t, web1, "on", owner1, l.Token, 60000); !renewed {
+		t.Fatal("web1 could not renew its own lease")
+	}
+	if exact := tryAcquire(t, web1, "exact", user1, 60000); !exact.Acquired {
+		t.Fatal("the owner that is exactly the user's name was refused")
+	}
+
+	// web2 in web1's name: every call that acts for an owner fails.
+	_, _, err = heartbeatErr(t, web2, "on", owner1, l.Token, 60000)
+	wantSignal(t, err, notBound)
+	_, err = releaseErr(t, web2, "on", owner1, l.Token)
+	wantSignal(t, err, notBound)
+	_, err = claimFire(t, web2, "on", owner1, l.Token, "j", dbNow(t, d.DB), "running")
+	wantSignal(t, err, notBound)
+	_, err = web2.Exec("CALL sync_job('on', ?, ?, 'j', '@hourly')", owner1, l.Token)
+	wantSignal(t, err, notBound)
+	_, err = web2.Exec("CALL prune_runs('on', ?, ?, 86400000)", owner1, l.Token)
+	wantSignal(t, err, notBound)
+	_, err = web2.Exec("CALL finish_run(1, ?, 'failed', NULL, NULL)", owner1)
+	wantSignal(t, err, notBound)
+	// web1's lease is untouched.
+	if renewed, _ := heartbeat(t, web1, "on", owner1, l.Token, 60000); !renewed {
+		t.Fatal("web2's calls changed web1's lease")
+	}
+}

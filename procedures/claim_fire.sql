@@ -22,6 +22,8 @@
 --   busy       a lock wait or deadlock: try again
 -- The claim writes the lock's fence row, so it is ordered with takeovers on
 -- one server (row lock) and on Galera (certification).
+-- With owner_binding on, p_owner must be bound to the calling database user
+-- (check_owner), or the call fails with 45000.
 CREATE PROCEDURE claim_fire(
     IN p_lock    LONGBLOB,
     IN p_owner   LONGBLOB,
@@ -57,6 +59,7 @@ BEGIN
 
     CALL check_text_arg('p_lock', p_lock, 191);
     CALL check_text_arg('p_owner', p_owner, 255);
+    CALL check_owner(p_owner);
     CALL check_text_arg('p_job', p_job, 191);
     IF p_token IS NULL THEN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_token must not be NULL';

@@ -404,3 +404,61 @@ func TestHTTPAnswersOnlyHostsThatCannotBeRebound(t *testing.T) {
 		}
 	}
 }
+
+// TestAForcedReleaseOfAStoppedHolder: the holder is frozen (SIGSTOP) with a
+// lease of an hour, which would block the group for that hour. An operator
+// forces the lease off: the other runner leads at its next poll, runs the
+// jobs, and the frozen holder, once it runs again, finds its heartbeat
+// refused and steps down.
+func TestAForcedReleaseOfAStoppedHolder(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDatabase(t)
+	ct := writeFile(t, "crontab", "# soloist: name=tick\n* * * * * * true\n")
+	env := []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_GROUP=forced", "SOLOIST_TTL=1h", "SOLOIST_INTERVAL=1s"}
+	holder := func() (string, int64) {
+		st := statusJSON(t, []string{"SOLOIST_DSN=" + d.DSN()})
+		if len(st.Groups) == 0 || st.Groups[0].Holder == nil || st.Groups[0].HeartbeatAgeMs == nil {
+			return "", 0
+		}
+		return *st.Groups[0].Holder, *st.Groups[0].HeartbeatAgeMs
+	}
+	a := start(t, append(env, "SOLOIST_OWNER=10.0.0.1/a"), "run", "--crontab", ct)
+	dbtest.WaitFor(t, 20*time.Second, "a to lead", func() bool { h, _ := holder(); return h == "10.0.0.1/a" })
+	b := start(t, append(env, "SOLOIST_OWNER=10.0.0.2/b"), "run", "--crontab", ct)
+	b.waitLog(t, "runner started", 20*time.Second)
+
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.cmd.Process.Signal(syscall.SIGCONT) })
+	dbtest.WaitFor(t, 20*time.Second, "a's heartbeat to go quiet for three intervals", func() bool {
+		h, age := holder()
+		return h == "10.0.0.1/a" && age > 3000
+	})
+	r := soloistCmd(t, env, "release", "--group", "forced", "--force")
+	if r.code != 0 || !strings.Contains(r.stdout, "ended the lease of 10.0.0.1/a") || !strings.Contains(r.stdout, "it looks dead or paused") {
+		t.Fatalf("release --force: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// b leads long before the hour-long lease would have expired.
+	dbtest.WaitFor(t, 20*time.Second, "b to lead", func() bool { h, _ := holder(); return h == "10.0.0.2/b" })
+	b.waitLog(t, "job=tick", 20*time.Second)
+	var gapMs int64
+	if err := d.DB.QueryRow(`SELECT TIMESTAMPDIFF(MICROSECOND, a.ended_at, b.acquired_at) DIV 1000
+		FROM lease_terms a JOIN lease_terms b ON b.name = a.name AND b.token = a.token + 1
+		WHERE a.name = 'forced' AND a.end_reason = 'forced'`).Scan(&gapMs); err != nil {
+		t.Fatal(err)
+	}
+	if gapMs < 0 {
+		t.Fatalf("b's term began %d ms before a's was forced to end", gapMs)
+	}
+	t.Logf("b led %d ms after the forced release (interval 1s)", gapMs)
+
+	// a runs again: its next heartbeat is refused and it steps down.
+	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	a.waitLog(t, "stopped leading", 20*time.Second)
+	if h, _ := holder(); h != "10.0.0.2/b" {
+		t.Fatalf("after a woke, the holder is %q", h)
+	}
+}
