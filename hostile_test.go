@@ -48,6 +48,8 @@ func hostileCalls() []procCall {
 		{"finish_run", []string{"p_run_id", "p_owner", "p_outcome", "p_message", "p_output"}, []any{1, owner, "succeeded", nil, nil}},
 		{"prune_runs", []string{"p_lock", "p_owner", "p_token", "p_keep_ms"}, []any{lock, owner, 1, 3600000}},
 		{"revoke_lease", []string{"p_lock"}, []any{lock}},
+		{"force_release", []string{"p_lock"}, []any{lock}},
+		{"repair_job", []string{"p_lock", "p_job"}, []any{lock, "j"}},
 		{"pause_job", []string{"p_lock", "p_job"}, []any{lock, "j"}},
 		{"resume_job", []string{"p_lock", "p_job"}, []any{lock, "j"}},
 		{"allow_host", []string{"p_lock", "p_host"}, []any{lock, "10.0.0.1"}},

@@ -15,6 +15,8 @@
 --
 -- Time is UTC_TIMESTAMP(6) of the database: no client clock, session time
 -- zone or daylight-saving change enters the decision.
+-- With owner_binding on, p_owner must be bound to the calling database user
+-- (check_owner), or the call fails with 45000.
 CREATE PROCEDURE acquire_lease(
     IN p_lock   LONGBLOB,
     IN p_owner  LONGBLOB,
@@ -53,6 +55,7 @@ BEGIN
 
     CALL check_text_arg('p_lock', p_lock, 191);
     CALL check_text_arg('p_owner', p_owner, 255);
+    CALL check_owner(p_owner);
     IF p_ttl_ms IS NULL OR p_ttl_ms < 1 OR p_ttl_ms > 86400000 THEN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_ttl_ms must be 1 to 86400000 milliseconds';
     END IF;

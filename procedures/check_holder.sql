@@ -1,6 +1,8 @@
 -- check_holder: signal SQLSTATE '45000' 'lease lost: ...' unless p_owner holds
 -- the live, unrevoked lease on p_lock with exactly p_token. The runner's
 -- procedures that write on a holder's behalf start with it.
+-- With owner_binding on, p_owner must also be bound to the calling database
+-- user (check_owner).
 CREATE PROCEDURE check_holder(
     IN p_lock  LONGBLOB,
     IN p_owner LONGBLOB,
@@ -20,6 +22,7 @@ BEGIN
 
     CALL check_text_arg('p_lock', p_lock, 191);
     CALL check_text_arg('p_owner', p_owner, 255);
+    CALL check_owner(p_owner);
     IF p_token IS NULL THEN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_token must not be NULL';
     END IF;

@@ -4,6 +4,8 @@
 -- holder that lost its lease still reports what its run did.
 --
 -- Result, one row: recorded (0/1).
+-- With owner_binding on, p_owner must be bound to the calling database user
+-- (check_owner), or the call fails with 45000.
 CREATE PROCEDURE finish_run(
     IN p_run_id  BIGINT UNSIGNED,
     IN p_owner   LONGBLOB,
@@ -18,6 +20,7 @@ BEGIN
     DECLARE v_now DATETIME(6);
 
     CALL check_text_arg('p_owner', p_owner, 255);
+    CALL check_owner(p_owner);
     IF p_run_id IS NULL THEN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_run_id must not be NULL';
     END IF;

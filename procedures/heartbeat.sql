@@ -6,7 +6,8 @@
 --
 -- The holder's hot path: one UPDATE of one row by primary key. It can match
 -- only the lease's own, valid, lock name and owner, so the arguments are
--- checked in full only when it matches nothing.
+-- checked in full only when it matches nothing. With owner_binding on
+-- (check_owner), it matches only an owner bound to the calling user.
 CREATE PROCEDURE heartbeat(
     IN p_lock   LONGBLOB,
     IN p_owner  LONGBLOB,
@@ -24,7 +25,11 @@ body: BEGIN
            SET renewed_at = UTC_TIMESTAMP(6), expires_at = UTC_TIMESTAMP(6) + INTERVAL p_ttl_ms * 1000 MICROSECOND,
                renewals = renewals + 1
          WHERE name = p_lock AND holder = p_owner AND token = p_token
-           AND expires_at > UTC_TIMESTAMP(6) AND revoked_at IS NULL;
+           AND expires_at > UTC_TIMESTAMP(6) AND revoked_at IS NULL
+           AND (COALESCE((SELECT MAX(value) FROM soloist_settings WHERE name = 'owner_binding'), 0) = 0
+                OR p_owner = CAST(SUBSTRING_INDEX(USER(), '@', 1) AS BINARY)
+                OR LEFT(p_owner, LENGTH(SUBSTRING_INDEX(USER(), '@', 1)) + 1)
+                   = CAST(CONCAT(SUBSTRING_INDEX(USER(), '@', 1), '/') AS BINARY));
         IF ROW_COUNT() = 1 THEN
             SELECT 1 AS renewed, p_ttl_ms AS expires_in_ms;
             LEAVE body;
@@ -33,6 +38,7 @@ body: BEGIN
 
     CALL check_text_arg('p_lock', p_lock, 191);
     CALL check_text_arg('p_owner', p_owner, 255);
+    CALL check_owner(p_owner);
     IF p_token IS NULL THEN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_token must not be NULL';
     END IF;

@@ -5,6 +5,8 @@
 -- a lease that expired but was not taken over can still be released by it.
 -- The holder's connection also lets go of the lock's wake-up lock, so that
 -- followers waiting in await_lease try at once instead of at their next poll.
+-- With owner_binding on, p_owner must be bound to the calling database user
+-- (check_owner), or the call fails with 45000.
 CREATE PROCEDURE release_lease(
     IN p_lock  LONGBLOB,
     IN p_owner LONGBLOB,
@@ -19,6 +21,7 @@ BEGIN
 
     CALL check_text_arg('p_lock', p_lock, 191);
     CALL check_text_arg('p_owner', p_owner, 255);
+    CALL check_owner(p_owner);
     IF p_token IS NULL THEN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_token must not be NULL';
     END IF;

@@ -10,13 +10,16 @@ CREATE PROCEDURE revoke_lease(IN p_lock LONGBLOB)
     SQL SECURITY DEFINER
     COMMENT 'Make the holder of a lease step down. Result: revoked, holder, token'
 BEGIN
-    DECLARE v_holder VARBINARY(1020);
-    DECLARE v_token  BIGINT UNSIGNED;
+    DECLARE v_holder  VARBINARY(1020);
+    DECLARE v_token   BIGINT UNSIGNED;
+    DECLARE v_revoked BOOLEAN;
 
     CALL check_text_arg('p_lock', p_lock, 191);
     SET timestamp = DEFAULT;
     UPDATE leases SET revoked_at = UTC_TIMESTAMP(6)
      WHERE name = p_lock AND holder IS NOT NULL AND expires_at > UTC_TIMESTAMP(6) AND revoked_at IS NULL;
+    -- Read the UPDATE's count now: a SELECT ... INTO sets ROW_COUNT() too.
+    SET v_revoked = ROW_COUNT() > 0;
     SELECT holder, token INTO v_holder, v_token FROM leases WHERE name = p_lock;
-    SELECT ROW_COUNT() > 0 AS revoked, CONVERT(v_holder USING utf8mb4) AS holder, v_token AS token;
+    SELECT v_revoked AS revoked, CONVERT(v_holder USING utf8mb4) AS holder, v_token AS token;
 END

@@ -106,7 +106,8 @@ func WithGracePeriod(grace time.Duration) Option {
 
 // WithRetention sets how long the run history is kept. The holder deletes
 // older runs and terms of its group every hour. Default 30 days; at least a
-// minute.
+// minute. The schema keeps at least the DBA's floor whatever this says
+// (min_retention_ms, 7 days unless the DBA changed it).
 func WithRetention(keep time.Duration) Option {
 	return optionFunc(func(c *config) error {
 		if keep < time.Minute {

@@ -1,7 +1,7 @@
 // Package admin calls the procedures operators use to steer the runners:
-// revoke_lease, pause_job, resume_job, allow_host and disallow_host. It is
-// the one package that spells those calls; `soloist release`, `pause`,
-// `resume`, `allow` and `disallow` use it. A database user needs nothing but
+// revoke_lease, force_release, repair_job, pause_job, resume_job, allow_host
+// and disallow_host. It is the one package that spells those calls; `soloist
+// release`, `repair`, `pause`, `resume`, `allow` and `disallow` use it. A database user needs nothing but
 // EXECUTE on soloist.AdminProcedures().
 //
 // Each function makes one call and returns the procedure's row. Errors come
@@ -12,6 +12,7 @@ package admin
 import (
 	"context"
 	"database/sql"
+	"time"
 
 	"github.com/soloist-dev/soloist/internal/store"
 )
@@ -19,6 +20,8 @@ import (
 // The calls, one per procedure.
 const (
 	callRevokeLease  = "CALL revoke_lease(?)"
+	callForceRelease = "CALL force_release(?)"
+	callRepairJob    = "CALL repair_job(?, ?)"
 	callPauseJob     = "CALL pause_job(?, ?)"
 	callResumeJob    = "CALL resume_job(?, ?)"
 	callAllowHost    = "CALL allow_host(?, ?)"
@@ -43,6 +46,62 @@ func Revoke(ctx context.Context, q store.Querier, group string) (Revocation, err
 	var token sql.NullInt64
 	err := store.CallOne(ctx, q, callRevokeLease, []any{group}, &r.Revoked, &holder, &token)
 	r.Holder, r.Token = holder.String, uint64(token.Int64)
+	return r, err
+}
+
+// ForcedRelease is what force_release did.
+type ForcedRelease struct {
+	// Released is false when the group had no holder.
+	Released bool
+	// Holder and Token are the holder whose lease was ended.
+	Holder string
+	Token  uint64
+	// HeartbeatAge is how long before the call the holder last renewed;
+	// TTL is its lease's length, and Interval its mean renewal interval
+	// (zero when unknown). Together they tell whether it looked dead.
+	HeartbeatAge, TTL, Interval time.Duration
+}
+
+// ForceRelease ends group's lease now, whatever its holder does: the next
+// try_acquire of anyone succeeds with a new token, the old holder's fenced
+// writes fail and its next heartbeat is refused.
+func ForceRelease(ctx context.Context, q store.Querier, group string) (ForcedRelease, error) {
+	var r ForcedRelease
+	var holder sql.NullString
+	var token, age, ttl, interval sql.NullInt64
+	err := store.CallOne(ctx, q, callForceRelease, []any{group}, &r.Released, &holder, &token, &age, &ttl, &interval)
+	ms := func(v sql.NullInt64) time.Duration { return time.Duration(v.Int64) * time.Millisecond }
+	r.Holder, r.Token = holder.String, uint64(token.Int64)
+	r.HeartbeatAge, r.TTL, r.Interval = ms(age), ms(ttl), ms(interval)
+	return r, err
+}
+
+// Repair is what repair_job did.
+type Repair struct {
+	// Known is whether the group has the job; Repaired whether its
+	// schedule state needed mending.
+	Known, Repaired bool
+	// LastFire is the job's last fire before the call, and Now the
+	// database clock's; both are the zero time when absent.
+	LastFire, Now time.Time
+	// Removed counts the history rows ahead of the clock that were deleted.
+	Removed int64
+}
+
+// RepairJob mends a job whose last fire was claimed in the future: it
+// deletes the job's history rows ahead of the database clock and moves its
+// last fire back to the latest one recorded before.
+func RepairJob(ctx context.Context, q store.Querier, group, job string) (Repair, error) {
+	var r Repair
+	var last, now sql.NullInt64
+	err := store.CallOne(ctx, q, callRepairJob, []any{group, job}, &r.Known, &r.Repaired, &last, &now, &r.Removed)
+	at := func(v sql.NullInt64) time.Time {
+		if !v.Valid {
+			return time.Time{}
+		}
+		return time.UnixMilli(v.Int64).UTC()
+	}
+	r.LastFire, r.Now = at(last), at(now)
 	return r, err
 }
 

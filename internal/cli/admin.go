@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/soloist-dev/soloist"
@@ -24,11 +25,17 @@ func releaseCommand(ctx context.Context, env *IO, args []string) error {
 	fs := newFlags("release", "", `Force the holder of a group's lease to step down. Its next heartbeat is
 refused, so within one interval it stops starting jobs, lets running ones
 finish or cancels them, and hands the lease over. Until then nobody else can
-take it, so no job overlaps. To keep a host from leading again, use disallow.`)
+take it, so no job overlaps. To keep a host from leading again, use disallow.
+With --force the lease ends at once: for a holder that is dead or hung, which
+would otherwise block the group until its lease expires.`)
 	dsn := fs.dsnFlag()
 	group := fs.String("group", "default", "the group")
+	force := fs.Bool("force", false, "end the lease now, without waiting for the holder: for a holder that is dead, hung or rogue (its running jobs may overlap the next holder's)")
 	if err := fs.parse(args, env); err != nil {
 		return err
+	}
+	if *force {
+		return forceRelease(ctx, env, *dsn, *group)
 	}
 	var r admin.Revocation
 	if err := adminCall(ctx, env, *dsn, func(ctx context.Context, db *sql.DB) (err error) {
@@ -180,6 +187,12 @@ Nothing is executed: review the statements and run them as an admin.`)
 
 // Grants are the statements that give user what role needs on database.
 func Grants(role, user, database string) ([]string, error) {
+	if role != "runner" && role != "operator" && role != "migrator" {
+		return nil, usagef("--role %q: want runner, operator or migrator", role)
+	}
+	if err := checkAccount(user); err != nil {
+		return nil, err
+	}
 	if strings.ContainsAny(database, "`;") {
 		return nil, usagef("--database %q: not a plain schema name", database)
 	}
@@ -207,4 +220,18 @@ func Grants(role, user, database string) ([]string, error) {
 		}
 	}
 	return stmts, nil
+}
+
+// account is a MySQL account name as GRANT takes it, quoted: 'user'@'host'.
+// Neither part may hold a quote, a backslash or a control character, so the
+// name cannot end the statement or start another.
+var account = regexp.MustCompile(`^'[^'\\\x00-\x1f\x7f]{1,80}'@'[^'\\\x00-\x1f\x7f]{1,255}'$`)
+
+// checkAccount refuses anything but a quoted 'user'@'host' account name.
+func checkAccount(user string) error {
+	if !account.MatchString(user) {
+		return usagef("--user %q: want an account quoted as in SQL, 'user'@'host', such as 'soloist_runner'@'%%', "+
+			"with no quote, backslash or control character inside", user)
+	}
+	return nil
 }

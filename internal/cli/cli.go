@@ -55,6 +55,7 @@ func commands() []command {
 		{"runs", "", "show the run history", runsCommand},
 		{"dashboard", "", "serve a read-only web dashboard of the groups, jobs and runs", dashboardCommand},
 		{"release", "", "force the holder of a group's lease to step down", releaseCommand},
+		{"repair", "", "mend a job's schedule after a fire claimed far in the future", repairCommand},
 		{"pause", "", "stop every runner from firing a job", pauseCommand},
 		{"resume", "", "let a paused job fire again", resumeCommand},
 		{"allow", "", "add a host to a group's allow-list", allowCommand},

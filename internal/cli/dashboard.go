@@ -24,6 +24,7 @@ resume and allow. Nothing is loaded from the internet.`)
 	dsn := fs.dsnFlag()
 	addr := fs.String("http", "127.0.0.1:8080", "the address to serve on, host:port (:8080 for every interface)")
 	group := fs.String("group", "", "only this group")
+	allowHosts := fs.allowHostsFlag()
 	refresh := fs.Duration("refresh", web.DefaultRefresh, "how often the page refreshes itself, 500ms to 1m")
 	logOpts := fs.logFlags()
 	if err := fs.parse(args, env); err != nil {
@@ -53,7 +54,7 @@ resume and allow. Nothing is loaded from the internet.`)
 	if err := d.Ready(ctx); err != nil { // a missing schema or grant, said now rather than in the page
 		return err
 	}
-	srv, err := web.Start(*addr, web.Routes{Dashboard: d, Ready: d.Ready}.Handler(), log)
+	srv, err := web.Start(*addr, web.AllowHosts(web.Routes{Dashboard: d, Ready: d.Ready}.Handler(), *allowHosts), log)
 	if err != nil {
 		return fmt.Errorf("--http %s: %w", *addr, err)
 	}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -14,9 +16,33 @@ import (
 	"github.com/soloist-dev/soloist/internal/report"
 )
 
-// dsnFlag adds --dsn.
+// dsnFlag adds --dsn and --dsn-file. After parse, the string holds the DSN
+// from either; a file is read once, at start.
 func (f *flags) dsnFlag() *string {
-	return f.String("dsn", "", "the database, as a go-sql-driver DSN: user:password@tcp(host:3306)/soloist")
+	f.dsn = f.String("dsn", "", "the database, as a go-sql-driver DSN: user:password@tcp(host:3306)/soloist; "+
+		"visible to local users in ps on the command line, so prefer --dsn-file")
+	f.dsnFile = f.String("dsn-file", "", "a file that holds the DSN, such as a systemd credential or a Kubernetes secret")
+	return f.dsn
+}
+
+// readDSNFile fills the DSN from --dsn-file, which must not be given
+// together with --dsn. Trailing white space (a file's newline) is dropped.
+func (f *flags) readDSNFile() error {
+	if f.dsnFile == nil || *f.dsnFile == "" {
+		return nil
+	}
+	if *f.dsn != "" {
+		return usagef("both a DSN (--dsn or SOLOIST_DSN) and --dsn-file (or SOLOIST_DSN_FILE) are set: keep one")
+	}
+	b, err := os.ReadFile(*f.dsnFile)
+	if err != nil {
+		return usagef("--dsn-file: %v", err)
+	}
+	*f.dsn = strings.TrimRight(string(b), " \t\r\n")
+	if *f.dsn == "" {
+		return usagef("--dsn-file %s is empty: it must hold a DSN such as user:password@tcp(db:3306)/soloist", *f.dsnFile)
+	}
+	return nil
 }
 
 // ParseDSN checks a go-sql-driver DSN and adds what Soloist needs: times as
@@ -24,11 +50,18 @@ func (f *flags) dsnFlag() *string {
 // connect timeout. Errors are usage errors that say what to fix.
 func ParseDSN(dsn string) (*mysql.Config, error) {
 	if strings.TrimSpace(dsn) == "" {
-		return nil, usagef("no database: set --dsn or SOLOIST_DSN to a go-sql-driver DSN such as user:password@tcp(db:3306)/soloist")
+		return nil, usagef("no database: set --dsn-file (SOLOIST_DSN_FILE) to a file holding a go-sql-driver DSN, or --dsn (SOLOIST_DSN) to the DSN itself, such as user:password@tcp(db:3306)/soloist")
 	}
 	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		return nil, usagef("bad DSN %q: %v; the form is user:password@tcp(host:3306)/database?param=value", Redact(dsn), err)
+	switch {
+	case err != nil && !strings.Contains(dsn, "@"):
+		// The driver's message may quote what it took for the network,
+		// which is then the user and password.
+		return nil, usagef("bad DSN %s: no @ between user:password and the address; the form is user:password@tcp(host:3306)/database?param=value", Redact(dsn))
+	case err != nil:
+		return nil, usagef("bad DSN %s: %v; the form is user:password@tcp(host:3306)/database?param=value", Redact(dsn), err)
+	case !plausibleNet(cfg.Net):
+		return nil, usagef("bad DSN %s: the text before the address is not a network such as tcp or unix: is the @ after user:password missing?", Redact(dsn))
 	}
 	if cfg.DBName == "" {
 		return nil, usagef("the DSN %s names no database: end it with the schema's name, such as /soloist", redactConfig(cfg))
@@ -45,17 +78,29 @@ func ParseDSN(dsn string) (*mysql.Config, error) {
 	return cfg, nil
 }
 
-// Redact returns a DSN without its password, for messages and logs.
+// Redact returns a DSN without its password, for messages and logs. A DSN
+// the driver cannot read shows only an address part that cannot hold the
+// password: from the last @ on, when that looks like an address.
 func Redact(dsn string) string {
-	if cfg, err := mysql.ParseDSN(dsn); err == nil {
+	if cfg, err := mysql.ParseDSN(dsn); err == nil && plausibleNet(cfg.Net) {
 		return redactConfig(cfg)
 	}
-	// Unparseable: drop everything up to the last @, which holds the password.
-	if i := strings.LastIndex(dsn, "@"); i >= 0 {
+	if i := strings.LastIndex(dsn, "@"); i >= 0 && addressPart.MatchString(dsn[i+1:]) {
 		return "***" + dsn[i:]
 	}
-	return dsn
+	return "***"
 }
+
+// addressPart is what may follow the @ of a DSN: an optional net(address),
+// then / and the rest.
+var addressPart = regexp.MustCompile(`^([a-z][a-z0-9]*\([^()]*\))?(/.*)?$`)
+
+// plausibleNet reports whether the driver's network is a network's name, as
+// tcp, tcp6 or unix, and not text that a missing @ left in front of the
+// address (such as "user:password#tcp").
+func plausibleNet(n string) bool { return n == "" || netName.MatchString(n) }
+
+var netName = regexp.MustCompile(`^[a-z][a-z0-9]*$`)
 
 func redactConfig(cfg *mysql.Config) string {
 	addr := cfg.Addr

@@ -16,6 +16,8 @@ import (
 type flags struct {
 	*pflag.FlagSet
 	name, args, about string
+	dsn, dsnFile      *string // set by dsnFlag
+	dsnInArgs         bool    // --dsn was on the command line, where ps shows it
 }
 
 func newFlags(name, args, about string) *flags {
@@ -58,6 +60,7 @@ func (f *flags) parse(args []string, env *IO) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
+	f.dsnInArgs = f.Changed("dsn")
 	var envErr error
 	f.VisitAll(func(fl *pflag.Flag) {
 		if fl.Changed || fl.Name == "help" || envErr != nil {
@@ -71,7 +74,28 @@ func (f *flags) parse(args []string, env *IO) error {
 			envErr = usagef("%s=%q: %v", EnvName(fl.Name), v, err)
 		}
 	})
-	return envErr
+	if envErr != nil {
+		return envErr
+	}
+	if err := f.checkDurations(); err != nil {
+		return err
+	}
+	return f.readDSNFile()
+}
+
+// checkDurations refuses a negative value of any duration flag: none of
+// them has a meaning below zero.
+func (f *flags) checkDurations() error {
+	var err error
+	f.VisitAll(func(fl *pflag.Flag) {
+		if fl.Value.Type() != "duration" || err != nil {
+			return
+		}
+		if v, perr := f.GetDuration(fl.Name); perr == nil && v < 0 {
+			err = usagef("--%s %v: a duration must not be negative", fl.Name, v)
+		}
+	})
+	return err
 }
 
 // logOptions are the logging flags of the long-running commands.

@@ -43,7 +43,7 @@ func (o *observer) hooks() runner.Hooks { return o.m.Hooks() }
 // /healthz passes while the lease loop reports, answer or error, at least
 // once per 2×TTL + 2×grace + 10s: the longest a healthy loop can be quiet
 // is a call's timeout plus a back-off, or a term's end waiting for its jobs.
-func (o *observer) serve(addr string, db *sql.DB, r *runner.Runner, grace time.Duration, log *slog.Logger) (*web.Server, error) {
+func (o *observer) serve(addr string, allowHosts []string, db *sql.DB, r *runner.Runner, grace time.Duration, log *slog.Logger) (*web.Server, error) {
 	d, err := web.New(db, web.WithSelf(r.Owner()), web.WithVersion(BuildVersion()), web.WithLogger(log))
 	if err != nil {
 		return nil, err
@@ -55,10 +55,16 @@ func (o *observer) serve(addr string, db *sql.DB, r *runner.Runner, grace time.D
 		Ready:     func(context.Context) error { return o.m.Ready(r.TTL()) },
 		Metrics:   metrics.Handler(o.reg),
 	}
-	srv, err := web.Start(addr, routes.Handler(), log)
+	srv, err := web.Start(addr, web.AllowHosts(routes.Handler(), allowHosts), log)
 	if err != nil {
 		return nil, fmt.Errorf("--http %s: %w", addr, err)
 	}
 	log.Info("serving http: /metrics, /healthz, /readyz and the dashboard at /", "addr", srv.Addr())
 	return srv, nil
+}
+
+// allowHostsFlag adds --http-allow-host.
+func (f *flags) allowHostsFlag() *[]string {
+	return f.StringSlice("http-allow-host", nil, "host names, besides IP addresses and localhost, that the HTTP server answers to "+
+		"(comma-separated); any other Host header gets 403, against DNS rebinding")
 }

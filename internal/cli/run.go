@@ -28,6 +28,11 @@ type runOptions struct {
 	check     bool
 	format    string
 	http      string
+	// allowHosts are host names, besides IP addresses and localhost, that
+	// the HTTP server answers to.
+	allowHosts *[]string
+	// keepBackground lets a command's background processes outlive its run.
+	keepBackground bool
 }
 
 func runCommand(ctx context.Context, env *IO, args []string) error {
@@ -48,10 +53,12 @@ second SIGTERM or SIGINT ends the process at once.`)
 	fs.DurationVar(&o.grace, "grace", runner.DefaultGracePeriod, "on stop, how long running commands get to finish")
 	fs.DurationVar(&o.killGrace, "kill-grace", 10*time.Second, "between SIGTERM and SIGKILL for a command that must stop (capped at half the safety margin when the lease is lost)")
 	fs.StringVar(&o.timeZone, "time-zone", "UTC", "time zone of schedules without CRON_TZ (the same on every server)")
-	fs.DurationVar(&o.retention, "retention", runner.DefaultRetention, "how long the run history is kept")
+	fs.DurationVar(&o.retention, "retention", runner.DefaultRetention, "how long the run history is kept (never less than the schema's min_retention_ms, 7 days unless the DBA changed it)")
+	fs.BoolVar(&o.keepBackground, "keep-background", false, "let processes a command started in the background outlive its run (default off: they are ended when the command's shell exits)")
 	fs.BoolVar(&o.check, "check", false, "only check the crontab and list its jobs; no database needed")
 	fs.StringVar(&o.format, "format", "table", "with --check: table, or json for {\"jobs\":[...]} with each job's next 5 fires")
 	fs.StringVar(&o.http, "http", "", "serve /metrics, /healthz, /readyz and the dashboard on this address, such as 127.0.0.1:9090 (default off)")
+	o.allowHosts = fs.allowHostsFlag()
 	logOpts := fs.logFlags()
 	if err := fs.parse(args, env); err != nil {
 		return err
@@ -124,7 +131,10 @@ second SIGTERM or SIGINT ends the process at once.`)
 	if err := ping(ctx, db, cfg); err != nil {
 		return err
 	}
-	exec := o.execOptions(log, env, r)
+	if fs.dsnInArgs {
+		log.Warn("--dsn on the command line shows the password to every local user in ps: use --dsn-file or SOLOIST_DSN_FILE")
+	}
+	exec := o.execOptions(log, env, r, cfg.Passwd)
 	if err := r.SetJobs(ct.Jobs(exec)...); err != nil {
 		return err
 	}
@@ -134,10 +144,10 @@ second SIGTERM or SIGINT ends the process at once.`)
 	log.Info("soloist run", "version", BuildVersion(), "group", o.group, "owner", r.Owner(),
 		"crontab", o.crontab, "jobs", len(ct.Entries), "dsn", redactConfig(cfg),
 		"ttl", r.TTL(), "interval", r.Interval(), "safety_margin", r.SafetyMargin(),
-		"grace", o.grace, "kill_grace", o.killGrace, "time_zone", loc.String(), "retention", o.retention)
+		"grace", o.grace, "kill_grace", o.killGrace, "keep_background", o.keepBackground, "time_zone", loc.String(), "retention", o.retention)
 
 	if obs != nil {
-		srv, err := obs.serve(o.http, db, r, o.grace, log)
+		srv, err := obs.serve(o.http, *o.allowHosts, db, r, o.grace, log)
 		if err != nil {
 			return err
 		}
@@ -162,11 +172,12 @@ second SIGTERM or SIGINT ends the process at once.`)
 	}
 }
 
-// execOptions say how the crontab's commands run under runner r.
-func (o runOptions) execOptions(log *slog.Logger, env *IO, r *runner.Runner) crontab.ExecOptions {
+// execOptions say how the crontab's commands run under runner r. The
+// database password is a secret no command may see (crontab.CommandEnv).
+func (o runOptions) execOptions(log *slog.Logger, env *IO, r *runner.Runner, password string) crontab.ExecOptions {
 	return crontab.ExecOptions{
-		Logger: log, Env: env.Environ, KillGrace: o.killGrace,
-		LostGrace: r.SafetyMargin() / 2,
+		Logger: log, Env: env.Environ, Secrets: []string{password}, KillGrace: o.killGrace,
+		LostGrace: r.SafetyMargin() / 2, KeepBackground: o.keepBackground,
 	}
 }
 

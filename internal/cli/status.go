@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/soloist-dev/soloist/internal/report"
 )
@@ -122,7 +123,7 @@ func printRuns(w io.Writer, runs []Run) {
 		if r.DurationMs != nil {
 			took = ms(*r.DurationMs)
 		}
-		msg := strings.ReplaceAll(str(r.Message), "\n", " ")
+		msg := terminalSafe(strings.ReplaceAll(str(r.Message), "\n", " "))
 		if len(msg) > 80 {
 			msg = msg[:77] + "..."
 		}
@@ -140,7 +141,7 @@ the runner that ran it, its token, how long it took and its message.`)
 	job := fs.String("job", "", "only this job")
 	limit := fs.Int("limit", 20, "at most this many runs (1 to 10000)")
 	problems := fs.Bool("problems", false, "only missed or abandoned fires")
-	output := fs.Bool("output", false, "also print the tail of each run's output")
+	output := fs.Bool("output", false, "also print the tail of each run's output, with control characters shown as \\xNN (--json has them raw)")
 	asJSON := fs.Bool("json", false, "print JSON (stable field names) instead of a table")
 	if err := fs.parse(args, env); err != nil {
 		return err
@@ -171,7 +172,7 @@ the runner that ran it, its token, how long it took and its message.`)
 	if *output {
 		for _, r := range runs {
 			if r.Output != nil && *r.Output != "" {
-				fmt.Fprintf(env.Stdout, "\n--- %s %s run %d output (tail)\n%s", r.Job, r.Fire.Format(time.DateTime), r.ID, *r.Output)
+				fmt.Fprintf(env.Stdout, "\n--- %s %s run %d output (tail)\n%s", r.Job, r.Fire.Format(time.DateTime), r.ID, terminalSafe(*r.Output))
 			}
 		}
 	}
@@ -201,4 +202,22 @@ func ago(msp *int64) string {
 
 func ms(v int64) string {
 	return (time.Duration(v) * time.Millisecond).Round(time.Millisecond).String()
+}
+
+// terminalSafe shows the control characters of s, other than newline and
+// tab, as \xNN or \u00NN, so that what a job wrote cannot drive the
+// operator's terminal: no escape sequence, no carriage return over a line.
+func terminalSafe(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n' || r == '\t' || !unicode.IsControl(r):
+			b.WriteRune(r)
+		case r < 0x80:
+			fmt.Fprintf(&b, "\\x%02x", r)
+		default:
+			fmt.Fprintf(&b, "\\u%04x", r)
+		}
+	}
+	return b.String()
 }

@@ -127,3 +127,32 @@ func sanitizeHeader(s string) string {
 		return r
 	}, s)
 }
+
+// AllowHosts serves only requests whose Host header names this machine in
+// a way DNS rebinding cannot forge: an IP address, localhost (or a name
+// under .localhost), or one of names; others get 403. A page of another
+// site that rebinds its own name to 127.0.0.1 sends that name as the Host,
+// so it cannot read the dashboard or the metrics. (A request without a Host,
+// which no browser sends, passes.) names are host names
+// without a port, compared without regard to case.
+func AllowHosts(h http.Handler, names []string) http.Handler {
+	allowed := map[string]bool{}
+	for _, n := range names {
+		allowed[strings.ToLower(strings.TrimSuffix(n, "."))] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if name, _, err := net.SplitHostPort(host); err == nil {
+			host = name
+		}
+		host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+		if host == "" || net.ParseIP(host) != nil || host == "localhost" || strings.HasSuffix(host, ".localhost") || allowed[host] {
+			h.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprintf(w, "host %q is not allowed: use the server's IP address or localhost, or start soloist with --http-allow-host %s\n",
+			sanitizeHeader(host), sanitizeHeader(host))
+	})
+}
