@@ -58,7 +58,7 @@ func TestACommandThatPrintsItsEnvironmentSeesNoSecret(t *testing.T) {
 	dsn := cfg.FormatDSN()
 	out := t.TempDir()
 	dsnFile := writeFile(t, "dsn", dsn+"\n")
-	ct := writeFile(t, "crontab", fmt.Sprintf("GREETING=hi\n# soloist: name=env\n* * * * * * env > %s/env.$SOLOIST_RUN_ID; env\n", out))
+	ct := writeFile(t, "crontab", fmt.Sprintf("GREETING=hi\n# soloist: name=env\n* * * * * * * env > %s/env.$SOLOIST_RUN_ID; env\n", out))
 	// The attack of the review: the DSN in the runner's environment. Here it
 	// is there three times, under Soloist's name, under another name and as
 	// the MySQL client's password variable.
@@ -136,7 +136,7 @@ func TestDSNFile(t *testing.T) {
 // firstFireOnly is a crontab whose single job starts cmd on its first fire only.
 func firstFireOnly(t *testing.T, cmd string) string {
 	flag := filepath.Join(t.TempDir(), "fired")
-	return writeFile(t, "crontab", fmt.Sprintf("# soloist: name=bg\n* * * * * * [ -e %[1]s ] && exit 0; touch %[1]s; %[2]s\n", flag, cmd))
+	return writeFile(t, "crontab", fmt.Sprintf("# soloist: name=bg\n* * * * * * * [ -e %[1]s ] && exit 0; touch %[1]s; %[2]s\n", flag, cmd))
 }
 
 func TestABackgroundedChildEndsWithItsRun(t *testing.T) {
@@ -323,7 +323,7 @@ func TestRunsOutputShowsEscapeSequencesInsteadOfSendingThem(t *testing.T) {
 	env := []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_TTL=1s"}
 	// Set the terminal's title, clear the screen, and overwrite a line.
 	ct := writeFile(t, "crontab", `# soloist: name=esc
-* * * * * * printf 'a\033]0;pwned\007b\033[2Jc\rd\n'; exit 3
+* * * * * * * printf 'a\033]0;pwned\007b\033[2Jc\rd\n'; exit 3
 `)
 	start(t, env, "run", "--crontab", ct)
 	var r result
@@ -411,7 +411,7 @@ func TestHTTPAnswersOnlyHostsThatCannotBeRebound(t *testing.T) {
 func TestAForcedReleaseOfAStoppedHolder(t *testing.T) {
 	t.Parallel()
 	d := dbtest.NewDatabase(t)
-	ct := writeFile(t, "crontab", "# soloist: name=tick\n* * * * * * true\n")
+	ct := writeFile(t, "crontab", "# soloist: name=tick\n* * * * * * * true\n")
 	env := []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_GROUP=forced", "SOLOIST_TTL=1h", "SOLOIST_INTERVAL=1s"}
 	holder := func() (string, int64) {
 		st := statusJSON(t, []string{"SOLOIST_DSN=" + d.DSN()})
