@@ -24,7 +24,7 @@ import (
 
 // SchemaVersion is the schema version this build needs: the version of the
 // newest migration in sql/. A runner refuses to start on an older schema.
-const SchemaVersion int64 = 41
+const SchemaVersion int64 = 31
 
 // RunnerProcedures are the procedures a runner calls. Its database user
 // needs EXECUTE on these and nothing else: they run as SQL SECURITY DEFINER,

@@ -12,6 +12,14 @@
 --     unavailable, as on Galera): plain polling, ending at the expiry.
 -- A caller that ends up holding the lease keeps the wake-up lock; any other
 -- caller lets go of it.
+--
+-- GET_LOCK waits whole seconds only, and the part of a second left after them
+-- is slept: MariaDB honours a fractional GET_LOCK timeout, but MySQL's manual
+-- promises only "timeout seconds", so a fraction would be read one way on one
+-- engine and another way on the other. A wait under a second sleeps, and a
+-- release during the last fraction of a second is seen at the next poll.
+-- Named locks are local to one server: on Galera and Group Replication a
+-- follower on another member is never woken this way, only by its poll.
 CREATE PROCEDURE await_lease(
     IN p_lock    LONGBLOB,
     IN p_owner   LONGBLOB,
@@ -51,11 +59,15 @@ BEGIN
     IF v_wait_ms > 0 THEN
         BEGIN
             DECLARE CONTINUE HANDLER FOR SQLEXCEPTION SET v_woken = NULL;
-            IF IS_USED_LOCK(v_wake) IS NOT NULL THEN
-                SET v_woken = GET_LOCK(v_wake, v_wait_ms / 1000) = 1;
+            IF IS_USED_LOCK(v_wake) IS NOT NULL AND v_wait_ms >= 1000 THEN
+                SET v_woken = GET_LOCK(v_wake, v_wait_ms DIV 1000) = 1;
+                IF NOT v_woken THEN
+                    -- Timed out after the whole seconds: sleep the rest.
+                    SET v_woken = NULL, v_wait_ms = v_wait_ms MOD 1000;
+                END IF;
             END IF;
         END;
-        IF v_woken IS NULL THEN
+        IF v_woken IS NULL AND v_wait_ms > 0 THEN
             DO SLEEP(v_wait_ms / 1000);
         END IF;
     END IF;

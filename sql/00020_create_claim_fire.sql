@@ -1,7 +1,10 @@
--- Installs the claim_fire procedure. Its canonical source is procedures/claim_fire.sql;
--- a later change to it ships as a new migration whose Down restores this body.
+-- Installs the claim_fire procedure. Generated from procedures/claim_fire.sql, its
+-- canonical source, by TestBaselineProceduresAreGeneratedFromTheirSource
+-- (docs/dba.md, "Changing the SQL"): edit that file, not this one.
 
 -- +goose Up
+DROP PROCEDURE IF EXISTS claim_fire;
+
 -- +goose StatementBegin
 -- claim_fire: claim one fire of a job for the holder, so that it runs exactly
 -- once however leaders change. A fire is keyed by (group, job, scheduled
@@ -120,4 +123,4 @@ END;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP PROCEDURE claim_fire;
+DROP PROCEDURE IF EXISTS claim_fire;

@@ -1,7 +1,10 @@
--- Installs the finish_run procedure. Its canonical source is procedures/finish_run.sql;
--- a later change to it ships as a new migration whose Down restores this body.
+-- Installs the finish_run procedure. Generated from procedures/finish_run.sql, its
+-- canonical source, by TestBaselineProceduresAreGeneratedFromTheirSource
+-- (docs/dba.md, "Changing the SQL"): edit that file, not this one.
 
 -- +goose Up
+DROP PROCEDURE IF EXISTS finish_run;
+
 -- +goose StatementBegin
 -- finish_run: record how a claimed run ended. Only the owner that claimed the
 -- run can finish it, and only once; it may overwrite 'abandoned' (a new holder
@@ -39,4 +42,4 @@ END;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP PROCEDURE finish_run;
+DROP PROCEDURE IF EXISTS finish_run;

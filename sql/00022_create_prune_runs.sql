@@ -1,7 +1,10 @@
--- Installs the prune_runs procedure. Its canonical source is procedures/prune_runs.sql;
--- a later change to it ships as a new migration whose Down restores this body.
+-- Installs the prune_runs procedure. Generated from procedures/prune_runs.sql, its
+-- canonical source, by TestBaselineProceduresAreGeneratedFromTheirSource
+-- (docs/dba.md, "Changing the SQL"): edit that file, not this one.
 
 -- +goose Up
+DROP PROCEDURE IF EXISTS prune_runs;
+
 -- +goose StatementBegin
 -- prune_runs: the holder deletes its group's history older than p_keep_ms:
 -- finished runs by scheduled time, and ended terms. At most 10,000 rows of
@@ -23,10 +26,10 @@ BEGIN
 
     SET timestamp = DEFAULT;
     CALL check_holder(p_lock, p_owner, p_token);
-    IF p_keep_ms IS NULL OR p_keep_ms < 60000 THEN
-        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_keep_ms must be at least 60000 (a minute)';
+    IF p_keep_ms IS NULL OR p_keep_ms < 60000 OR p_keep_ms > 3153600000000 THEN
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_keep_ms must be 60000 (a minute) to 3153600000000 (100 years)';
     END IF;
-    SET v_cutoff = UTC_TIMESTAMP(6) - INTERVAL LEAST(p_keep_ms, 315360000000) * 1000 MICROSECOND;
+    SET v_cutoff = UTC_TIMESTAMP(6) - INTERVAL p_keep_ms * 1000 MICROSECOND;
     DELETE FROM runs WHERE lease_name = p_lock AND fire_time < v_cutoff AND outcome <> 'running' LIMIT 10000;
     SET v_deleted = ROW_COUNT();
     DELETE FROM lease_terms WHERE name = p_lock AND ended_at < v_cutoff LIMIT 10000;
@@ -36,4 +39,4 @@ END;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP PROCEDURE prune_runs;
+DROP PROCEDURE IF EXISTS prune_runs;

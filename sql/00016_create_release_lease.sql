@@ -1,7 +1,10 @@
--- Installs the release_lease procedure. Its canonical source is procedures/release_lease.sql;
--- a later change to it ships as a new migration whose Down restores this body.
+-- Installs the release_lease procedure. Generated from procedures/release_lease.sql, its
+-- canonical source, by TestBaselineProceduresAreGeneratedFromTheirSource
+-- (docs/dba.md, "Changing the SQL"): edit that file, not this one.
 
 -- +goose Up
+DROP PROCEDURE IF EXISTS release_lease;
+
 -- +goose StatementBegin
 -- release_lease: give the lease up so that anyone's next try_acquire takes it
 -- at once, with token + 1.
@@ -57,4 +60,4 @@ END;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP PROCEDURE release_lease;
+DROP PROCEDURE IF EXISTS release_lease;

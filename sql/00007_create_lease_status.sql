@@ -24,4 +24,4 @@ SELECT CONVERT(l.name USING utf8mb4) COLLATE utf8mb4_bin AS name,
   FROM leases AS l;
 
 -- +goose Down
-DROP VIEW lease_status;
+DROP VIEW IF EXISTS lease_status;

@@ -1,7 +1,10 @@
--- Installs the allow_host procedure. Its canonical source is procedures/allow_host.sql;
--- a later change to it ships as a new migration whose Down restores this body.
+-- Installs the allow_host procedure. Generated from procedures/allow_host.sql, its
+-- canonical source, by TestBaselineProceduresAreGeneratedFromTheirSource
+-- (docs/dba.md, "Changing the SQL"): edit that file, not this one.
 
 -- +goose Up
+DROP PROCEDURE IF EXISTS allow_host;
+
 -- +goose StatementBegin
 -- allow_host: add a host to p_lock's allow-list. From then on only owners the
 -- list names can take a new term: the whole owner, or its leading
@@ -31,4 +34,4 @@ END;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP PROCEDURE allow_host;
+DROP PROCEDURE IF EXISTS allow_host;

@@ -1,7 +1,10 @@
--- Installs the database_time procedure. Its canonical source is procedures/database_time.sql;
--- a later change to it ships as a new migration whose Down restores this body.
+-- Installs the database_time procedure. Generated from procedures/database_time.sql, its
+-- canonical source, by TestBaselineProceduresAreGeneratedFromTheirSource
+-- (docs/dba.md, "Changing the SQL"): edit that file, not this one.
 
 -- +goose Up
+DROP PROCEDURE IF EXISTS database_time;
+
 -- +goose StatementBegin
 -- database_time: the database clock, for runners to compute fire times on the
 -- same clock whatever their own says.
@@ -18,4 +21,4 @@ END;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP PROCEDURE database_time;
+DROP PROCEDURE IF EXISTS database_time;

@@ -1,7 +1,10 @@
--- Installs the term_report procedure. Its canonical source is procedures/term_report.sql;
--- a later change to it ships as a new migration whose Down restores this body.
+-- Installs the term_report procedure. Generated from procedures/term_report.sql, its
+-- canonical source, by TestBaselineProceduresAreGeneratedFromTheirSource
+-- (docs/dba.md, "Changing the SQL"): edit that file, not this one.
 
 -- +goose Up
+DROP PROCEDURE IF EXISTS term_report;
+
 -- +goose StatementBegin
 -- term_report: the leader history: one row per term that began at or after
 -- p_since_ms (milliseconds since 1970-01-01 00:00:00 UTC), of every group, or
@@ -33,4 +36,4 @@ END;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP PROCEDURE term_report;
+DROP PROCEDURE IF EXISTS term_report;

@@ -1,7 +1,10 @@
--- Installs the disallow_host procedure. Its canonical source is procedures/disallow_host.sql;
--- a later change to it ships as a new migration whose Down restores this body.
+-- Installs the disallow_host procedure. Generated from procedures/disallow_host.sql, its
+-- canonical source, by TestBaselineProceduresAreGeneratedFromTheirSource
+-- (docs/dba.md, "Changing the SQL"): edit that file, not this one.
 
 -- +goose Up
+DROP PROCEDURE IF EXISTS disallow_host;
+
 -- +goose StatementBegin
 -- disallow_host: remove a host from p_lock's allow-list. If the list is left
 -- non-empty and no longer names the current holder, the holder's lease is
@@ -37,4 +40,4 @@ END;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP PROCEDURE disallow_host;
+DROP PROCEDURE IF EXISTS disallow_host;

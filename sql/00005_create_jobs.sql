@@ -17,4 +17,4 @@ CREATE TABLE jobs (
   COMMENT = 'Soloist jobs: one row per job of a group';
 
 -- +goose Down
-DROP TABLE jobs;
+DROP TABLE IF EXISTS jobs;

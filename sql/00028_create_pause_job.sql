@@ -1,7 +1,10 @@
--- Installs the pause_job procedure. Its canonical source is procedures/pause_job.sql;
--- a later change to it ships as a new migration whose Down restores this body.
+-- Installs the pause_job procedure. Generated from procedures/pause_job.sql, its
+-- canonical source, by TestBaselineProceduresAreGeneratedFromTheirSource
+-- (docs/dba.md, "Changing the SQL"): edit that file, not this one.
 
 -- +goose Up
+DROP PROCEDURE IF EXISTS pause_job;
+
 -- +goose StatementBegin
 -- pause_job: an operator pauses a job: no runner fires it until resume_job.
 -- Fires that pass while it is paused are neither run nor caught up later.
@@ -26,4 +29,4 @@ END;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP PROCEDURE pause_job;
+DROP PROCEDURE IF EXISTS pause_job;

@@ -25,4 +25,4 @@ CREATE TABLE runs (
   COMMENT = 'Soloist run history: one row per fire';
 
 -- +goose Down
-DROP TABLE runs;
+DROP TABLE IF EXISTS runs;

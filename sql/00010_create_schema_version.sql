@@ -1,7 +1,10 @@
--- Installs the schema_version procedure. Its canonical source is procedures/schema_version.sql;
--- a later change to it ships as a new migration whose Down restores this body.
+-- Installs the schema_version procedure. Generated from procedures/schema_version.sql, its
+-- canonical source, by TestBaselineProceduresAreGeneratedFromTheirSource
+-- (docs/dba.md, "Changing the SQL"): edit that file, not this one.
 
 -- +goose Up
+DROP PROCEDURE IF EXISTS schema_version;
+
 -- +goose StatementBegin
 -- schema_version: the goose version of this schema, for runners to check at
 -- start that the database has the procedures they call. Reads goose's default
@@ -19,4 +22,4 @@ END;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP PROCEDURE schema_version;
+DROP PROCEDURE IF EXISTS schema_version;

@@ -1,7 +1,10 @@
--- Installs the assert_lease procedure. Its canonical source is procedures/assert_lease.sql;
--- a later change to it ships as a new migration whose Down restores this body.
+-- Installs the assert_lease procedure. Generated from procedures/assert_lease.sql, its
+-- canonical source, by TestBaselineProceduresAreGeneratedFromTheirSource
+-- (docs/dba.md, "Changing the SQL"): edit that file, not this one.
 
 -- +goose Up
+DROP PROCEDURE IF EXISTS assert_lease;
+
 -- +goose StatementBegin
 -- assert_lease: fence the caller's own writes with a lease token.
 --
@@ -14,11 +17,21 @@
 -- term's try_acquire waits for that row. Heartbeats do not touch the fence
 -- row, so a long fenced transaction never delays the holder's renewals.
 -- Called in autocommit mode it is a plain check.
+--
+-- On Galera (wsrep_on) a lock is local to its node and never replicated, so a
+-- takeover on another node would not wait for it. There the procedure also
+-- writes the fence row (asserts + 1) in the caller's transaction; a takeover
+-- writes that row too, so certification orders the two and fails whichever
+-- commits second with error 1213: a fenced write can never commit after a
+-- takeover, on any node. The price, on Galera only: fenced transactions of one
+-- lock take the row in turn, and two on different nodes conflict (1213, retry).
+-- Whether the server runs Galera is asked once per connection and kept in the
+-- session variable @soloist_wsrep_on (MySQL has no wsrep_on: 0).
 CREATE PROCEDURE assert_lease(
     IN p_lock  LONGBLOB,
     IN p_token BIGINT UNSIGNED
 )
-    READS SQL DATA
+    MODIFIES SQL DATA
     SQL SECURITY DEFINER
     COMMENT 'Fail with 45000 unless p_token is the current lease; hold it until commit. Result: ok'
 BEGIN
@@ -35,6 +48,21 @@ BEGIN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_token must not be NULL';
     END IF;
     SET timestamp = DEFAULT;
+
+    -- Galera? A prepared statement, because a procedure that names a system
+    -- variable the server lacks cannot even be created on MySQL.
+    IF @soloist_wsrep_on IS NULL THEN
+        BEGIN
+            DECLARE EXIT HANDLER FOR 1193 SET @soloist_wsrep_on = 0; -- unknown system variable
+            PREPARE soloist_wsrep_probe FROM 'SET @soloist_wsrep_on = @@SESSION.wsrep_on';
+            EXECUTE soloist_wsrep_probe;
+            DEALLOCATE PREPARE soloist_wsrep_probe;
+        END;
+    END IF;
+    IF @soloist_wsrep_on THEN
+        -- A write that certification must order against any takeover.
+        UPDATE lease_fences SET asserts = asserts + 1 WHERE name = p_lock AND token = p_token;
+    END IF;
 
     -- A locking read sees the latest committed token and holds it.
     SELECT token INTO v_fence FROM lease_fences WHERE name = p_lock LOCK IN SHARE MODE;
@@ -61,4 +89,4 @@ END;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP PROCEDURE assert_lease;
+DROP PROCEDURE IF EXISTS assert_lease;

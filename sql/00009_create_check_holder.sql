@@ -1,7 +1,10 @@
--- Installs the check_holder procedure. Its canonical source is procedures/check_holder.sql;
--- a later change to it ships as a new migration whose Down restores this body.
+-- Installs the check_holder procedure. Generated from procedures/check_holder.sql, its
+-- canonical source, by TestBaselineProceduresAreGeneratedFromTheirSource
+-- (docs/dba.md, "Changing the SQL"): edit that file, not this one.
 
 -- +goose Up
+DROP PROCEDURE IF EXISTS check_holder;
+
 -- +goose StatementBegin
 -- check_holder: signal SQLSTATE '45000' 'lease lost: ...' unless p_owner holds
 -- the live, unrevoked lease on p_lock with exactly p_token. The runner's
@@ -47,4 +50,4 @@ END;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP PROCEDURE check_holder;
+DROP PROCEDURE IF EXISTS check_holder;

@@ -1,7 +1,10 @@
--- Installs the revoke_lease procedure. Its canonical source is procedures/revoke_lease.sql;
--- a later change to it ships as a new migration whose Down restores this body.
+-- Installs the revoke_lease procedure. Generated from procedures/revoke_lease.sql, its
+-- canonical source, by TestBaselineProceduresAreGeneratedFromTheirSource
+-- (docs/dba.md, "Changing the SQL"): edit that file, not this one.
 
 -- +goose Up
+DROP PROCEDURE IF EXISTS revoke_lease;
+
 -- +goose StatementBegin
 -- revoke_lease: an operator forces the holder of p_lock off. Its next
 -- heartbeat is refused, so it steps down within one interval, finishes or
@@ -28,4 +31,4 @@ END;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP PROCEDURE revoke_lease;
+DROP PROCEDURE IF EXISTS revoke_lease;

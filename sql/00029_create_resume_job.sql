@@ -1,7 +1,10 @@
--- Installs the resume_job procedure. Its canonical source is procedures/resume_job.sql;
--- a later change to it ships as a new migration whose Down restores this body.
+-- Installs the resume_job procedure. Generated from procedures/resume_job.sql, its
+-- canonical source, by TestBaselineProceduresAreGeneratedFromTheirSource
+-- (docs/dba.md, "Changing the SQL"): edit that file, not this one.
 
 -- +goose Up
+DROP PROCEDURE IF EXISTS resume_job;
+
 -- +goose StatementBegin
 -- resume_job: an operator resumes a paused job. Its next fire after now is
 -- its first; the fires that passed while it was paused are not caught up.
@@ -21,4 +24,4 @@ END;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP PROCEDURE resume_job;
+DROP PROCEDURE IF EXISTS resume_job;
