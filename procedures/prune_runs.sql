@@ -1,6 +1,8 @@
 -- prune_runs: the holder deletes its group's history older than p_keep_ms:
 -- finished runs by scheduled time, and ended terms. At most 10,000 rows of
 -- each per call, so that one call stays short; call again while it deletes.
+-- Each DELETE orders by a unique key before its LIMIT, so that a replica
+-- applying the statement (statement-based binary log) deletes the same rows.
 --
 -- Result, one row: deleted (rows of runs and lease_terms together).
 CREATE PROCEDURE prune_runs(
@@ -22,9 +24,10 @@ BEGIN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_keep_ms must be 60000 (a minute) to 3153600000000 (100 years)';
     END IF;
     SET v_cutoff = UTC_TIMESTAMP(6) - INTERVAL p_keep_ms * 1000 MICROSECOND;
-    DELETE FROM runs WHERE lease_name = p_lock AND fire_time < v_cutoff AND outcome <> 'running' LIMIT 10000;
+    DELETE FROM runs WHERE lease_name = p_lock AND fire_time < v_cutoff AND outcome <> 'running'
+     ORDER BY fire_time, id LIMIT 10000;
     SET v_deleted = ROW_COUNT();
-    DELETE FROM lease_terms WHERE name = p_lock AND ended_at < v_cutoff LIMIT 10000;
+    DELETE FROM lease_terms WHERE name = p_lock AND ended_at < v_cutoff ORDER BY token LIMIT 10000;
     SET v_deleted = v_deleted + ROW_COUNT();
     SELECT v_deleted AS deleted;
 END
