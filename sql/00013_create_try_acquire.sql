@@ -51,7 +51,8 @@ BEGIN
     IF v_token IS NOT NULL AND p_ttl_ms BETWEEN 1 AND 86400000
        AND LENGTH(p_owner) BETWEEN 1 AND 1020 AND CAST(CONVERT(p_owner USING utf8mb4) AS BINARY) = p_owner
        AND CHAR_LENGTH(CONVERT(p_owner USING utf8mb4)) <= 255
-       AND NOT (CONVERT(p_owner USING utf8mb4) REGEXP _utf8mb4 X'5B5E202D7EC2802DF48FBFBF5D') THEN
+       AND NOT (CONVERT(p_owner USING utf8mb4) COLLATE utf8mb4_bin
+                 REGEXP _utf8mb4 X'5B5E202D7EC2802DF48FBFBF5D' COLLATE utf8mb4_bin) THEN
         SELECT 0 AS acquired, v_token AS token, CONVERT(v_holder USING utf8mb4) AS holder,
                CEIL(v_left_us / 1000) AS expires_in_ms;
     ELSE
