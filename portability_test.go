@@ -268,8 +268,9 @@ var syntaxRules = []syntaxRule{
 }
 
 // unsafeInWrites are functions that make a data-changing statement unsafe for
-// statement-based binary logging (MySQL 8.4 manual 19.2.1.3, MariaDB
-// "Unsafe Statements for Statement-based Replication").
+// statement-based binary logging (MySQL 8.4 manual, "Determination of Safe
+// and Unsafe Statements in Binary Logging"; MariaDB, "Unsafe Statements for
+// Statement-based Replication").
 var unsafeInWrites = regexp.MustCompile(`(?i)\b(UUID|UUID_SHORT|RAND|SYSDATE|USER|CURRENT_USER|FOUND_ROWS|ROW_COUNT|LOAD_FILE|VERSION|GET_LOCK|IS_FREE_LOCK|IS_USED_LOCK|RELEASE_LOCK|SLEEP|MASTER_POS_WAIT)\s*\(`)
 
 // dataChange finds the data-changing statement in a piece of a routine.
