@@ -113,6 +113,19 @@ func testReplication(t *testing.T, format string) {
 		t.Fatal(err)
 	}
 	threeRunners(t, db)
+	// A runner that stops closes its connections, but a CALL it sent may
+	// still be running on the primary (the server notices a closed
+	// connection only when it next writes to it). Wait until no session is
+	// left in the database, so that what the primary logs and holds is final.
+	db.Close()
+	dbtest.WaitFor(t, 30*time.Second, "the runners' sessions to end on the primary", func() bool {
+		var n int
+		if err := pdb.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = 'soloist_repl'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
+	db = open(t, primary.DSN("soloist_repl"))
 
 	// Wait until the replica has applied everything the primary logged.
 	var pos sql.NullInt64
