@@ -83,7 +83,14 @@ func TestStockGooseCLIAppliesAndRevertsTheMigrations(t *testing.T) {
 	if left := schema(t, cli.DB); left != "" {
 		t.Fatalf("objects left after goose down-to 0:\n%s", left)
 	}
+	if again := goose(t, exe, cli.DSN(), "up"); !strings.Contains(again, "successfully migrated database to version") {
+		t.Fatalf("goose up after down-to 0 said:\n%s", again)
+	}
+	if got, want := schema(t, cli.DB), schema(t, fromGo.DB); got != want {
+		t.Fatalf("goose up after down-to 0 installed a different schema:\n%s\nfrom Go:\n%s", got, want)
+	}
+	// And Go sees nothing left to do on what the CLI applied.
 	if err := migrate(cli.DB); err != nil {
-		t.Fatalf("migrate from Go after the CLI reverted everything: %v", err)
+		t.Fatalf("migrate from Go after the CLI: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package soloist_test
 import (
 	"context"
 	"database/sql"
+	"flag"
 	"io/fs"
 	"os"
 	"path"
@@ -299,4 +300,103 @@ func TestMigrationLockFailsClearlyWithoutPrivileges(t *testing.T) {
 			}
 		})
 	}
+}
+
+// updateBaseline rewrites the baseline's procedure migrations from
+// procedures/: go test -run TestBaselineProceduresAreGeneratedFromTheirSource -update-baseline .
+var updateBaseline = flag.Bool("update-baseline", false, "rewrite sql/NNNNN_create_<procedure>.sql from procedures/")
+
+// procedureMigration is the migration that installs procedure name from its
+// canonical source: goose's header, DROP PROCEDURE IF EXISTS so that a
+// half-applied run can be repeated, the source verbatim, and a Down.
+func procedureMigration(name, source string) string {
+	return "-- Installs the " + name + " procedure. Generated from procedures/" + name + ".sql, its\n" +
+		"-- canonical source, by TestBaselineProceduresAreGeneratedFromTheirSource\n" +
+		"-- (docs/dba.md, \"Changing the SQL\"): edit that file, not this one.\n" +
+		"\n" +
+		"-- +goose Up\n" +
+		"DROP PROCEDURE IF EXISTS " + name + ";\n" +
+		"\n" +
+		"-- +goose StatementBegin\n" +
+		strings.TrimRight(source, "\n") + ";\n" +
+		"-- +goose StatementEnd\n" +
+		"\n" +
+		"-- +goose Down\n" +
+		"DROP PROCEDURE IF EXISTS " + name + ";\n"
+}
+
+// TestBaselineProceduresAreGeneratedFromTheirSource holds the baseline to
+// its rule: the migration sql/NNNNN_create_X.sql of each procedure X is
+// procedureMigration of procedures/X.sql, byte for byte, unless a later
+// migration changes X (a released file is never edited again). With
+// -update-baseline it rewrites those files instead of failing.
+func TestBaselineProceduresAreGeneratedFromTheirSource(t *testing.T) {
+	entries, err := os.ReadDir("sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	procs, err := os.ReadDir("procedures")
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := map[string]string{} // procedure -> its create migration
+	for _, e := range entries {
+		_, rest, _ := strings.Cut(e.Name(), "_")
+		if name, ok := strings.CutPrefix(strings.TrimSuffix(rest, ".sql"), "create_"); ok {
+			created[name] = e.Name()
+		}
+	}
+	for _, p := range procs {
+		name, ok := strings.CutSuffix(p.Name(), ".sql")
+		if !ok {
+			continue
+		}
+		file, ok := created[name]
+		if !ok {
+			t.Errorf("procedures/%s has no sql/NNNNN_create_%s.sql", p.Name(), name)
+			continue
+		}
+		if changedLater(t, entries, file, name) {
+			continue
+		}
+		source, err := os.ReadFile(path.Join("procedures", p.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := procedureMigration(name, string(source))
+		target := path.Join("sql", file)
+		if *updateBaseline {
+			if err := os.WriteFile(target, []byte(want), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != want {
+			t.Errorf("%s is not generated from procedures/%s; run: go test -run %s -update-baseline .", target, p.Name(), t.Name())
+		}
+	}
+}
+
+// changedLater reports whether a migration after file creates procedure name
+// again.
+func changedLater(t *testing.T, entries []fs.DirEntry, file, name string) bool {
+	t.Helper()
+	create := regexp.MustCompile(`(?mi)^\s*CREATE\s+PROCEDURE\s+` + regexp.QuoteMeta(name) + `\s*\(`)
+	for _, e := range entries {
+		if e.Name() <= file {
+			continue
+		}
+		b, err := os.ReadFile(path.Join("sql", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if up, _, _ := strings.Cut(string(b), "-- +goose Down"); create.MatchString(up) {
+			return true
+		}
+	}
+	return false
 }

@@ -12,6 +12,15 @@
 --     unavailable, as on Galera): plain polling, ending at the expiry.
 -- A caller that ends up holding the lease keeps the wake-up lock; any other
 -- caller lets go of it.
+--
+-- The wait on the wake-up lock follows each engine's manual: MariaDB's
+-- GET_LOCK takes a timeout with microseconds (MDEV-4018), so there it waits
+-- the whole p_wait_ms; MySQL's manual promises only "timeout seconds", so
+-- there GET_LOCK waits the whole seconds and the fraction left is slept (a
+-- wait under a second sleeps, and a release during that fraction is seen at
+-- the next poll).
+-- Named locks are local to one server: on Galera and Group Replication a
+-- follower on another member is never woken this way, only by its poll.
 CREATE PROCEDURE await_lease(
     IN p_lock    LONGBLOB,
     IN p_owner   LONGBLOB,
@@ -51,11 +60,17 @@ BEGIN
     IF v_wait_ms > 0 THEN
         BEGIN
             DECLARE CONTINUE HANDLER FOR SQLEXCEPTION SET v_woken = NULL;
-            IF IS_USED_LOCK(v_wake) IS NOT NULL THEN
+            IF IS_USED_LOCK(v_wake) IS NOT NULL AND VERSION() LIKE '%MariaDB%' THEN
                 SET v_woken = GET_LOCK(v_wake, v_wait_ms / 1000) = 1;
+            ELSEIF IS_USED_LOCK(v_wake) IS NOT NULL AND v_wait_ms >= 1000 THEN
+                SET v_woken = GET_LOCK(v_wake, v_wait_ms DIV 1000) = 1;
+                IF NOT v_woken THEN
+                    -- Timed out after the whole seconds: sleep the rest.
+                    SET v_woken = NULL, v_wait_ms = v_wait_ms MOD 1000;
+                END IF;
             END IF;
         END;
-        IF v_woken IS NULL THEN
+        IF v_woken IS NULL AND v_wait_ms > 0 THEN
             DO SLEEP(v_wait_ms / 1000);
         END IF;
     END IF;

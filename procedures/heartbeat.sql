@@ -18,6 +18,10 @@ CREATE PROCEDURE heartbeat(
     SQL SECURITY DEFINER
     COMMENT 'Renew a held lease. Result: renewed, expires_in_ms'
 body: BEGIN
+    -- The calling user's name, for owner_binding. Read into a variable, not in
+    -- the UPDATE: under statement-based logging a replica replays the
+    -- variable's value, whereas USER() there would be the replication thread's.
+    DECLARE v_user VARBINARY(1020) DEFAULT CAST(SUBSTRING_INDEX(USER(), '@', 1) AS BINARY);
     IF p_ttl_ms BETWEEN 1 AND 86400000 THEN
         SET timestamp = DEFAULT; -- a session's SET timestamp must not move the clock
         -- renewals always changes, so ROW_COUNT() is 1 exactly when the row matched.
@@ -27,9 +31,7 @@ body: BEGIN
          WHERE name = p_lock AND holder = p_owner AND token = p_token
            AND expires_at > UTC_TIMESTAMP(6) AND revoked_at IS NULL
            AND (COALESCE((SELECT MAX(value) FROM soloist_settings WHERE name = 'owner_binding'), 0) = 0
-                OR p_owner = CAST(SUBSTRING_INDEX(USER(), '@', 1) AS BINARY)
-                OR LEFT(p_owner, LENGTH(SUBSTRING_INDEX(USER(), '@', 1)) + 1)
-                   = CAST(CONCAT(SUBSTRING_INDEX(USER(), '@', 1), '/') AS BINARY));
+                OR p_owner = v_user OR LEFT(p_owner, LENGTH(v_user) + 1) = CONCAT(v_user, '/'));
         IF ROW_COUNT() = 1 THEN
             SELECT 1 AS renewed, p_ttl_ms AS expires_in_ms;
             LEAVE body;

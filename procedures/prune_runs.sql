@@ -6,6 +6,8 @@
 -- only the migrator role can): a shorter p_keep_ms keeps the floor instead,
 -- so an account that can take a group's lease cannot erase who led and what
 -- ran.
+-- Each DELETE orders by a unique key before its LIMIT, so that a replica
+-- applying the statement (statement-based binary log) deletes the same rows.
 --
 -- Result, one row: deleted (rows of runs and lease_terms together).
 CREATE PROCEDURE prune_runs(
@@ -30,9 +32,10 @@ BEGIN
     SELECT MAX(value) INTO v_floor FROM soloist_settings WHERE name = 'min_retention_ms';
     SET v_cutoff = UTC_TIMESTAMP(6)
                  - INTERVAL GREATEST(p_keep_ms, COALESCE(v_floor, 604800000)) * 1000 MICROSECOND;
-    DELETE FROM runs WHERE lease_name = p_lock AND fire_time < v_cutoff AND outcome <> 'running' LIMIT 10000;
+    DELETE FROM runs WHERE lease_name = p_lock AND fire_time < v_cutoff AND outcome <> 'running'
+     ORDER BY fire_time, id LIMIT 10000;
     SET v_deleted = ROW_COUNT();
-    DELETE FROM lease_terms WHERE name = p_lock AND ended_at < v_cutoff LIMIT 10000;
+    DELETE FROM lease_terms WHERE name = p_lock AND ended_at < v_cutoff ORDER BY token LIMIT 10000;
     SET v_deleted = v_deleted + ROW_COUNT();
     SELECT v_deleted AS deleted;
 END

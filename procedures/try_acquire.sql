@@ -13,13 +13,14 @@
 -- Time is UTC_TIMESTAMP(6) of the database: no client clock, session time
 -- zone or daylight-saving change enters the decision.
 --
--- The algorithm is in acquire_lease (procedures/acquire_lease.sql). This
--- procedure answers the common case itself, a follower polling a live lease
--- of another owner: one consistent read, no row lock, as few statements as
--- possible (each statement of a procedure costs as much as a round trip on a
--- fast network). A lock row exists only for a valid lock name; the owner and
--- the TTL are checked here by the rules of check_text_arg. Anything else,
--- every argument error included, goes to acquire_lease. (A session that set
+-- The algorithm is acquire_lease's. This procedure answers the common case
+-- itself, a follower polling a live lease of another owner: one consistent
+-- read, no row lock, as few statements as possible (each statement of a
+-- procedure costs as much as a round trip on a fast network). A lock row
+-- exists only for a valid lock name; the owner and the TTL are checked here by
+-- the rules of check_text_arg, with the same portable expressions (a NULL from
+-- a failed conversion makes the test false and sends the call on). Anything
+-- else, every argument error included, goes to acquire_lease. (A session that set
 -- its own timestamp can only make this answer "not acquired" for itself:
 -- acquire_lease resets the clock before it decides anything.)
 CREATE PROCEDURE try_acquire(
@@ -41,7 +42,9 @@ BEGIN
      WHERE name = p_lock AND holder <> p_owner AND expires_at > UTC_TIMESTAMP(6);
     IF v_token IS NOT NULL AND p_ttl_ms BETWEEN 1 AND 86400000
        AND LENGTH(p_owner) BETWEEN 1 AND 1020 AND CAST(CONVERT(p_owner USING utf8mb4) AS BINARY) = p_owner
-       AND CHAR_LENGTH(CONVERT(p_owner USING utf8mb4)) <= 255 AND NOT p_owner REGEXP '[[:cntrl:]]' THEN
+       AND CHAR_LENGTH(CONVERT(p_owner USING utf8mb4)) <= 255
+       AND NOT (CONVERT(p_owner USING utf8mb4) COLLATE utf8mb4_bin
+                 REGEXP _utf8mb4 X'5B5E202D7EC2802DF48FBFBF5D' COLLATE utf8mb4_bin) THEN
         SELECT 0 AS acquired, v_token AS token, CONVERT(v_holder USING utf8mb4) AS holder,
                CEIL(v_left_us / 1000) AS expires_in_ms;
     ELSE

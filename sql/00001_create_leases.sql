@@ -22,4 +22,4 @@ CREATE TABLE leases (
   COMMENT = 'Soloist leases: one row per lock';
 
 -- +goose Down
-DROP TABLE leases;
+DROP TABLE IF EXISTS leases;

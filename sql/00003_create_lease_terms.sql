@@ -15,4 +15,4 @@ CREATE TABLE lease_terms (
   COMMENT = 'Soloist lease history: one row per term';
 
 -- +goose Down
-DROP TABLE lease_terms;
+DROP TABLE IF EXISTS lease_terms;

@@ -13,4 +13,4 @@ CREATE TABLE lease_hosts (
   COMMENT = 'Soloist allow-list: which owners may take a lock';
 
 -- +goose Down
-DROP TABLE lease_hosts;
+DROP TABLE IF EXISTS lease_hosts;

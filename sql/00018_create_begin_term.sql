@@ -1,7 +1,10 @@
--- Installs the begin_term procedure. Its canonical source is procedures/begin_term.sql;
--- a later change to it ships as a new migration whose Down restores this body.
+-- Installs the begin_term procedure. Generated from procedures/begin_term.sql, its
+-- canonical source, by TestBaselineProceduresAreGeneratedFromTheirSource
+-- (docs/dba.md, "Changing the SQL"): edit that file, not this one.
 
 -- +goose Up
+DROP PROCEDURE IF EXISTS begin_term;
+
 -- +goose StatementBegin
 -- begin_term: what a new holder does first. Every run of the group still
 -- marked running under an older token belonged to a holder that lost its
@@ -37,4 +40,4 @@ END;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP PROCEDURE begin_term;
+DROP PROCEDURE IF EXISTS begin_term;

@@ -1,7 +1,10 @@
--- Installs the claim_fire procedure. Its canonical source is procedures/claim_fire.sql;
--- a later change to it ships as a new migration whose Down restores this body.
+-- Installs the claim_fire procedure. Generated from procedures/claim_fire.sql, its
+-- canonical source, by TestBaselineProceduresAreGeneratedFromTheirSource
+-- (docs/dba.md, "Changing the SQL"): edit that file, not this one.
 
 -- +goose Up
+DROP PROCEDURE IF EXISTS claim_fire;
+
 -- +goose StatementBegin
 -- claim_fire: claim one fire of a job for the holder, so that it runs exactly
 -- once however leaders change. A fire is keyed by (group, job, scheduled
@@ -18,10 +21,17 @@
 --   taken      the fire was already claimed or recorded: do not run it
 --   paused     the job is paused: the fire is passed over, not recorded
 --   early      the fire's time has not come by the database clock
+-- A fire more than a minute after the database clock is refused with 45000
+-- (for 'running' as for 'missed'), so that last_fire never moves more than a
+-- minute past the database clock: a holder that claims a fire far in the
+-- future cannot stop the job's later fires (soloist repair mends a schedule
+-- that an older version let move).
 --   lease_lost the caller does not hold the live lease with p_token
 --   busy       a lock wait or deadlock: try again
 -- The claim writes the lock's fence row, so it is ordered with takeovers on
 -- one server (row lock) and on Galera (certification).
+-- With owner_binding on, p_owner must be bound to the calling database user
+-- (check_owner), or the call fails with 45000.
 CREATE PROCEDURE claim_fire(
     IN p_lock    LONGBLOB,
     IN p_owner   LONGBLOB,
@@ -57,6 +67,7 @@ BEGIN
 
     CALL check_text_arg('p_lock', p_lock, 191);
     CALL check_text_arg('p_owner', p_owner, 255);
+    CALL check_owner(p_owner);
     CALL check_text_arg('p_job', p_job, 191);
     IF p_token IS NULL THEN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_token must not be NULL';
@@ -73,6 +84,9 @@ BEGIN
     SET timestamp = DEFAULT;
     SET v_now  = UTC_TIMESTAMP(6);
     SET v_fire = CAST('1970-01-01 00:00:00' AS DATETIME(6)) + INTERVAL p_fire_ms * 1000 MICROSECOND;
+    IF v_fire > v_now + INTERVAL 1 MINUTE THEN
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_fire_ms is more than a minute after the database clock';
+    END IF;
     SET v_next = CAST('1970-01-01 00:00:00' AS DATETIME(6)) + INTERVAL p_next_ms * 1000 MICROSECOND;
 
     IF p_outcome = 'running' AND v_fire > v_now THEN
@@ -120,4 +134,4 @@ END;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP PROCEDURE claim_fire;
+DROP PROCEDURE IF EXISTS claim_fire;

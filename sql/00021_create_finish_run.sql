@@ -1,7 +1,10 @@
--- Installs the finish_run procedure. Its canonical source is procedures/finish_run.sql;
--- a later change to it ships as a new migration whose Down restores this body.
+-- Installs the finish_run procedure. Generated from procedures/finish_run.sql, its
+-- canonical source, by TestBaselineProceduresAreGeneratedFromTheirSource
+-- (docs/dba.md, "Changing the SQL"): edit that file, not this one.
 
 -- +goose Up
+DROP PROCEDURE IF EXISTS finish_run;
+
 -- +goose StatementBegin
 -- finish_run: record how a claimed run ended. Only the owner that claimed the
 -- run can finish it, and only once; it may overwrite 'abandoned' (a new holder
@@ -9,6 +12,8 @@
 -- holder that lost its lease still reports what its run did.
 --
 -- Result, one row: recorded (0/1).
+-- With owner_binding on, p_owner must be bound to the calling database user
+-- (check_owner), or the call fails with 45000.
 CREATE PROCEDURE finish_run(
     IN p_run_id  BIGINT UNSIGNED,
     IN p_owner   LONGBLOB,
@@ -23,6 +28,7 @@ BEGIN
     DECLARE v_now DATETIME(6);
 
     CALL check_text_arg('p_owner', p_owner, 255);
+    CALL check_owner(p_owner);
     IF p_run_id IS NULL THEN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_run_id must not be NULL';
     END IF;
@@ -39,4 +45,4 @@ END;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP PROCEDURE finish_run;
+DROP PROCEDURE IF EXISTS finish_run;

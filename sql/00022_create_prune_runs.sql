@@ -1,11 +1,21 @@
--- Installs the prune_runs procedure. Its canonical source is procedures/prune_runs.sql;
--- a later change to it ships as a new migration whose Down restores this body.
+-- Installs the prune_runs procedure. Generated from procedures/prune_runs.sql, its
+-- canonical source, by TestBaselineProceduresAreGeneratedFromTheirSource
+-- (docs/dba.md, "Changing the SQL"): edit that file, not this one.
 
 -- +goose Up
+DROP PROCEDURE IF EXISTS prune_runs;
+
 -- +goose StatementBegin
 -- prune_runs: the holder deletes its group's history older than p_keep_ms:
 -- finished runs by scheduled time, and ended terms. At most 10,000 rows of
 -- each per call, so that one call stays short; call again while it deletes.
+-- It never deletes history younger than the DBA's floor, the setting
+-- min_retention_ms of soloist_settings (7 days unless the DBA changed it;
+-- only the migrator role can): a shorter p_keep_ms keeps the floor instead,
+-- so an account that can take a group's lease cannot erase who led and what
+-- ran.
+-- Each DELETE orders by a unique key before its LIMIT, so that a replica
+-- applying the statement (statement-based binary log) deletes the same rows.
 --
 -- Result, one row: deleted (rows of runs and lease_terms together).
 CREATE PROCEDURE prune_runs(
@@ -20,20 +30,24 @@ CREATE PROCEDURE prune_runs(
 BEGIN
     DECLARE v_cutoff  DATETIME(6);
     DECLARE v_deleted BIGINT DEFAULT 0;
+    DECLARE v_floor   BIGINT;
 
     SET timestamp = DEFAULT;
     CALL check_holder(p_lock, p_owner, p_token);
-    IF p_keep_ms IS NULL OR p_keep_ms < 60000 THEN
-        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_keep_ms must be at least 60000 (a minute)';
+    IF p_keep_ms IS NULL OR p_keep_ms < 60000 OR p_keep_ms > 3153600000000 THEN
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_keep_ms must be 60000 (a minute) to 3153600000000 (100 years)';
     END IF;
-    SET v_cutoff = UTC_TIMESTAMP(6) - INTERVAL LEAST(p_keep_ms, 315360000000) * 1000 MICROSECOND;
-    DELETE FROM runs WHERE lease_name = p_lock AND fire_time < v_cutoff AND outcome <> 'running' LIMIT 10000;
+    SELECT MAX(value) INTO v_floor FROM soloist_settings WHERE name = 'min_retention_ms';
+    SET v_cutoff = UTC_TIMESTAMP(6)
+                 - INTERVAL GREATEST(p_keep_ms, COALESCE(v_floor, 604800000)) * 1000 MICROSECOND;
+    DELETE FROM runs WHERE lease_name = p_lock AND fire_time < v_cutoff AND outcome <> 'running'
+     ORDER BY fire_time, id LIMIT 10000;
     SET v_deleted = ROW_COUNT();
-    DELETE FROM lease_terms WHERE name = p_lock AND ended_at < v_cutoff LIMIT 10000;
+    DELETE FROM lease_terms WHERE name = p_lock AND ended_at < v_cutoff ORDER BY token LIMIT 10000;
     SET v_deleted = v_deleted + ROW_COUNT();
     SELECT v_deleted AS deleted;
 END;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP PROCEDURE prune_runs;
+DROP PROCEDURE IF EXISTS prune_runs;

@@ -1,7 +1,10 @@
--- Installs the lease_report procedure. Its canonical source is procedures/lease_report.sql;
--- a later change to it ships as a new migration whose Down restores this body.
+-- Installs the lease_report procedure. Generated from procedures/lease_report.sql, its
+-- canonical source, by TestBaselineProceduresAreGeneratedFromTheirSource
+-- (docs/dba.md, "Changing the SQL"): edit that file, not this one.
 
 -- +goose Up
+DROP PROCEDURE IF EXISTS lease_report;
+
 -- +goose StatementBegin
 -- lease_report: one row per group (lock), or only p_lock's when it is not
 -- NULL: what lease_status shows, with the group's allow-list and how many
@@ -12,6 +15,9 @@ CREATE PROCEDURE lease_report(IN p_lock LONGBLOB)
     SQL SECURITY DEFINER
     COMMENT 'One row per lease: status, holder, token, heartbeat age, expiry, allow-list'
 BEGIN
+    IF p_lock IS NOT NULL THEN
+        CALL check_text_arg('p_lock', p_lock, 191);
+    END IF;
     SELECT s.name, s.status, s.holder, s.holder_ip, s.token, s.acquired_at, s.last_heartbeat_at,
            s.heartbeat_age_ms, s.expires_at, s.expires_in_ms, s.revoked_at, s.released_at,
            (SELECT GROUP_CONCAT(CONVERT(h.host USING utf8mb4) ORDER BY h.host SEPARATOR ' ')
@@ -25,4 +31,4 @@ END;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP PROCEDURE lease_report;
+DROP PROCEDURE IF EXISTS lease_report;

@@ -1,7 +1,10 @@
--- Installs the job_report procedure. Its canonical source is procedures/job_report.sql;
--- a later change to it ships as a new migration whose Down restores this body.
+-- Installs the job_report procedure. Generated from procedures/job_report.sql, its
+-- canonical source, by TestBaselineProceduresAreGeneratedFromTheirSource
+-- (docs/dba.md, "Changing the SQL"): edit that file, not this one.
 
 -- +goose Up
+DROP PROCEDURE IF EXISTS job_report;
+
 -- +goose StatementBegin
 -- job_report: one row per job of every group, or of p_lock's when it is not
 -- NULL: schedule, paused state, last and next fire, the latest run's outcome,
@@ -11,6 +14,9 @@ CREATE PROCEDURE job_report(IN p_lock LONGBLOB)
     SQL SECURITY DEFINER
     COMMENT 'One row per job: schedule, paused, last and next fire, last outcome, recent problems'
 BEGIN
+    IF p_lock IS NOT NULL THEN
+        CALL check_text_arg('p_lock', p_lock, 191);
+    END IF;
     SELECT CONVERT(j.lease_name USING utf8mb4) AS group_name,
            CONVERT(j.name USING utf8mb4) AS job,
            j.schedule, j.paused_at, j.last_fire, j.next_fire, j.synced_at,
@@ -30,4 +36,4 @@ END;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP PROCEDURE job_report;
+DROP PROCEDURE IF EXISTS job_report;

@@ -1,7 +1,10 @@
--- Installs the run_report procedure. Its canonical source is procedures/run_report.sql;
--- a later change to it ships as a new migration whose Down restores this body.
+-- Installs the run_report procedure. Generated from procedures/run_report.sql, its
+-- canonical source, by TestBaselineProceduresAreGeneratedFromTheirSource
+-- (docs/dba.md, "Changing the SQL"): edit that file, not this one.
 
 -- +goose Up
+DROP PROCEDURE IF EXISTS run_report;
+
 -- +goose StatementBegin
 -- run_report: the run history, newest fire first: at most p_limit rows (1 to
 -- 10,000), of p_lock's group and p_job when they are not NULL, and only missed
@@ -10,12 +13,18 @@ CREATE PROCEDURE run_report(
     IN p_lock     LONGBLOB,
     IN p_job      LONGBLOB,
     IN p_problems BOOLEAN,
-    IN p_limit    INT
+    IN p_limit    BIGINT
 )
     READS SQL DATA
     SQL SECURITY DEFINER
     COMMENT 'Run history, newest first'
 BEGIN
+    IF p_lock IS NOT NULL THEN
+        CALL check_text_arg('p_lock', p_lock, 191);
+    END IF;
+    IF p_job IS NOT NULL THEN
+        CALL check_text_arg('p_job', p_job, 191);
+    END IF;
     IF p_limit IS NULL OR p_limit < 1 OR p_limit > 10000 THEN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_limit must be 1 to 10000';
     END IF;
@@ -34,4 +43,4 @@ END;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP PROCEDURE run_report;
+DROP PROCEDURE IF EXISTS run_report;

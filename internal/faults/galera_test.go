@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -25,8 +26,8 @@ import (
 //
 //   - AssertLeaseFencesAcrossNodes: a fenced transaction on one node against
 //     a takeover on another, with assert_lease as it was (a shared lock only,
-//     migration 00009) and as it is (it also writes the fence row on Galera,
-//     00036). A shared lock is local to its node: the takeover does not wait
+//     testdata/assert_lease_shared_lock_only.sql) and as it is (it also
+//     writes the fence row on Galera). A shared lock is local to its node: the takeover does not wait
 //     for it, and when the fenced transaction's node applies the takeover
 //     late, the stale fenced write commits after it. The write makes
 //     certification refuse it.
@@ -300,8 +301,8 @@ func fenceExperiment(t *testing.T, g *dbserver.Galera, cfg *mysql.Config, lock s
 
 func testGaleraFence(t *testing.T, g *dbserver.Galera) {
 	ctx := context.Background()
-	// The same database twice: with assert_lease as 00009 made it (every
-	// migration but 00036, the one that makes it write the fence row), and
+	// The same database twice: with assert_lease as it was before it wrote
+	// the fence row on Galera (a shared lock only, kept in testdata), and
 	// with every migration.
 	before := galeraDatabase(t, g, "soloist_fence_before")
 	db, err := sql.Open("mysql", before.FormatDSN())
@@ -309,12 +310,14 @@ func testGaleraFence(t *testing.T, g *dbserver.Galera) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	p, err := soloist.NewMigrator(db)
+	old, err := os.ReadFile("testdata/assert_lease_shared_lock_only.sql")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.DownTo(ctx, 35); err != nil {
-		t.Fatalf("down to 35 on Galera: %v", err)
+	for _, stmt := range []string{"DROP PROCEDURE assert_lease", string(old)} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("install the shared-lock-only assert_lease on Galera: %v", err)
+		}
 	}
 	after := galeraDatabase(t, g, "soloist_fence_after")
 	for _, cfg := range []*mysql.Config{before, after} {

@@ -1,0 +1,30 @@
+-- prune_runs: the holder deletes its group's history older than p_keep_ms:
+-- finished runs by scheduled time, and ended terms. At most 10,000 rows of
+-- each per call, so that one call stays short; call again while it deletes.
+--
+-- Result, one row: deleted (rows of runs and lease_terms together).
+CREATE PROCEDURE prune_runs(
+    IN p_lock    LONGBLOB,
+    IN p_owner   LONGBLOB,
+    IN p_token   BIGINT UNSIGNED,
+    IN p_keep_ms BIGINT
+)
+    MODIFIES SQL DATA
+    SQL SECURITY DEFINER
+    COMMENT 'Delete history older than p_keep_ms. Result: deleted'
+BEGIN
+    DECLARE v_cutoff  DATETIME(6);
+    DECLARE v_deleted BIGINT DEFAULT 0;
+
+    SET timestamp = DEFAULT;
+    CALL check_holder(p_lock, p_owner, p_token);
+    IF p_keep_ms IS NULL OR p_keep_ms < 60000 OR p_keep_ms > 3153600000000 THEN
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_keep_ms must be 60000 (a minute) to 3153600000000 (100 years)';
+    END IF;
+    SET v_cutoff = UTC_TIMESTAMP(6) - INTERVAL p_keep_ms * 1000 MICROSECOND;
+    DELETE FROM runs WHERE lease_name = p_lock AND fire_time < v_cutoff AND outcome <> 'running' LIMIT 10000;
+    SET v_deleted = ROW_COUNT();
+    DELETE FROM lease_terms WHERE name = p_lock AND ended_at < v_cutoff LIMIT 10000;
+    SET v_deleted = v_deleted + ROW_COUNT();
+    SELECT v_deleted AS deleted;
+END
