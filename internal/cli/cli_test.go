@@ -209,9 +209,9 @@ func TestRunACrontabOnThreeRunners(t *testing.T) {
 	ct := writeFile(t, "crontab", fmt.Sprintf(`# Three runners share this file; each job runs on one of them.
 GREETING="hello there"
 # soloist: name=tick missed=all
-* * * * * * echo "$GREETING $SOLOIST_JOB $SOLOIST_TOKEN" >> %[1]s/tick.$SOLOIST_FIRE_TIME
+* * * * * * echo "$GREETING $SOLOIST_JOB $SOLOIST_TOKEN" >> %[1]s/tick.$SOLOIST_FIRE_TIME && touch %[1]s/done.$SOLOIST_FIRE_TIME
 # soloist: name=input
-*/2 * * * * * cat > %[1]s/input%% first line%% second line
+*/2 * * * * * cat > %[1]s/input.$SOLOIST_FIRE_TIME && mv %[1]s/input.$SOLOIST_FIRE_TIME %[1]s/input%% first line%% second line
 # soloist: name=fails
 */3 * * * * * echo oops >&2; exit 7
 `, out))
@@ -221,24 +221,40 @@ GREETING="hello there"
 		p := start(t, append(env, fmt.Sprintf("SOLOIST_OWNER=10.0.0.%d/runner-%d", i+1, i)), "run", "--crontab", ct)
 		runners = append(runners, p)
 	}
-	dbtest.WaitFor(t, 20*time.Second, "five tick runs", func() bool {
-		files, _ := filepath.Glob(filepath.Join(out, "tick.*"))
-		return len(files) >= 5
+	// A fire is complete when its done file exists; the input job renames
+	// its file into place, so a read never sees a fire's cat half done.
+	dbtest.WaitFor(t, 20*time.Second, "five tick runs and an input run", func() bool {
+		done, _ := filepath.Glob(filepath.Join(out, "done.*"))
+		_, err := os.Stat(filepath.Join(out, "input"))
+		return len(done) >= 5 && err == nil
 	})
 
 	// Each fire ran once: one file per fire time, one line in each.
-	files, _ := filepath.Glob(filepath.Join(out, "tick.*"))
-	for _, f := range files {
-		b, _ := os.ReadFile(f)
+	done, _ := filepath.Glob(filepath.Join(out, "done.*"))
+	for _, f := range done {
+		tick := filepath.Join(out, "tick."+strings.TrimPrefix(filepath.Base(f), "done."))
+		b, _ := os.ReadFile(tick)
 		if lines := strings.Count(string(b), "\n"); lines != 1 || !strings.HasPrefix(string(b), "hello there tick ") {
-			t.Errorf("%s: %q, want one line from one runner", filepath.Base(f), b)
+			t.Errorf("%s: %q, want one line from one runner", filepath.Base(tick), b)
 		}
 	}
 	if b, err := os.ReadFile(filepath.Join(out, "input")); err != nil || string(b) != " first line\n second line\n" {
 		t.Errorf("cron's %% input: %q (%v)", b, err)
 	}
 
-	st := statusJSON(t, []string{"SOLOIST_DSN=" + d.DSN()})
+	// fails fires every third second; wait for its first run to be recorded.
+	var st cli.Status
+	dbtest.WaitFor(t, 10*time.Second, "a run of fails", func() bool {
+		st = statusJSON(t, []string{"SOLOIST_DSN=" + d.DSN()})
+		for _, g := range st.Groups {
+			for _, j := range g.Jobs {
+				if j.Name == "fails" && j.LastOutcome != nil {
+					return true
+				}
+			}
+		}
+		return false
+	})
 	if len(st.Groups) != 1 || st.Groups[0].Name != "batch" || st.Groups[0].Status != "held" || len(st.Groups[0].Jobs) != 3 {
 		t.Fatalf("status: %+v", st)
 	}
