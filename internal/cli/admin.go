@@ -46,6 +46,9 @@ take it, so no job overlaps. To keep a host from leading again, use disallow.`)
 	if err := fs.parse(args, env); err != nil {
 		return err
 	}
+	if _, _, err := (target{group: *group}).existing(ctx, *dsn, false); err != nil {
+		return err
+	}
 	var revoked bool
 	var holder sql.NullString
 	var token sql.NullInt64
@@ -88,14 +91,14 @@ paused ahead of its deploy.`, "CALL pause_job(?, ?)"
 	if *job == "" {
 		return usagef("missing --job: the job to %s", name)
 	}
+	if _, _, err := (target{group: *group, job: *job}).existing(ctx, *dsn, false); err != nil {
+		return err
+	}
 	var paused, known bool
 	if err := adminCall(ctx, env, *dsn, call, []any{*group, *job}, &paused, &known); err != nil {
 		return err
 	}
-	switch {
-	case !known && pause:
-		fmt.Fprintf(env.Stderr, "warning: no runner of group %q has registered job %q yet (check the name with soloist status); it is paused anyway\n", *group, *job)
-	case !known:
+	if !known {
 		return fmt.Errorf("group %q has no job %q: check the name with soloist status", *group, *job)
 	}
 	fmt.Fprintf(env.Stdout, "job %q of group %q: %sd\n", *job, *group, name)
@@ -117,11 +120,16 @@ current holder keeps its lease until the next takeover.`)
 	if *host == "" {
 		return usagef("missing --host: the IP or owner prefix to allow")
 	}
+	g, seen, err := (target{group: *group}).existing(ctx, *dsn, false)
+	if err != nil {
+		return err
+	}
 	var hosts int64
 	if err := adminCall(ctx, env, *dsn, "CALL allow_host(?, ?)", []any{*group, *host}, &hosts); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "group %q: %s allowed; the allow-list has %s\n", *group, strings.TrimRight(*host, "/"), plural(hosts, "host"))
+	warnUnmatchedAllowList(env, g.Name, seen, append(g.AllowedHosts, *host))
 	return nil
 }
 
@@ -137,6 +145,9 @@ everyone may compete again.`)
 	}
 	if *host == "" {
 		return usagef("missing --host: the IP or owner prefix to remove")
+	}
+	if _, _, err := (target{group: *group, host: *host}).existing(ctx, *dsn, true); err != nil {
+		return err
 	}
 	var hosts int64
 	var revoked bool
@@ -213,4 +224,23 @@ func Grants(role, user, database string) ([]string, error) {
 		}
 	}
 	return stmts, nil
+}
+
+// warnUnmatchedAllowList warns when no runner the group has seen is on list:
+// once the current holder lets go, nobody may lead until a listed runner
+// starts.
+func warnUnmatchedAllowList(env *IO, group string, seen, list []string) {
+	for _, owner := range seen {
+		for _, h := range list {
+			if HostMatches(h, owner) {
+				return
+			}
+		}
+	}
+	if len(seen) == 0 {
+		fmt.Fprintf(env.Stderr, "warning: group %q has seen no runner yet; only runners on the allow-list (%s) may lead it\n", group, strings.Join(list, ", "))
+		return
+	}
+	fmt.Fprintf(env.Stderr, "warning: no runner group %q has seen in 24 hours matches the allow-list (%s); seen (holders and job runners): %s. After the next release nobody leads until a listed runner starts\n",
+		group, strings.Join(list, ", "), strings.Join(seen, ", "))
 }

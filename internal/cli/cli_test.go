@@ -372,6 +372,29 @@ func TestAdminCommands(t *testing.T) {
 		return *st.Groups[0].Holder
 	}
 
+	t.Run("NamesThatDoNotExistFailListWhatDoesAndCreateNothing", func(t *testing.T) {
+		for _, c := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"release", "--group", "nosuch"}, `group "nosuch" does not exist; the groups are: default`},
+			{[]string{"pause", "--group", "nosuch", "--job", "tick"}, `group "nosuch" does not exist; the groups are: default`},
+			{[]string{"pause", "--job", "nosuch"}, `group "default" has no job "nosuch"; its jobs are: tick`},
+			{[]string{"resume", "--job", "nosuch"}, `group "default" has no job "nosuch"; its jobs are: tick`},
+			{[]string{"allow", "--group", "nosuch", "--host", "10.0.0.1"}, `group "nosuch" does not exist`},
+			{[]string{"disallow", "--host", "10.0.0.9"}, `group "default" has no allow-list: every runner may lead`},
+		} {
+			r := soloistCmd(t, env, c.args...)
+			if r.code != cli.ExitError || !strings.Contains(r.stderr, c.want) {
+				t.Errorf("soloist %s: exit %d, stderr %q; want exit 1 and %q", strings.Join(c.args, " "), r.code, r.stderr, c.want)
+			}
+		}
+		st := statusJSON(t, env)
+		if len(st.Groups) != 1 || len(st.Groups[0].Jobs) != 1 || len(st.Groups[0].AllowedHosts) != 0 {
+			t.Fatalf("the failed commands left rows: %+v", st)
+		}
+	})
+
 	t.Run("ReleaseMakesTheHolderStepDown", func(t *testing.T) {
 		r := soloistCmd(t, env, "release")
 		if r.code != 0 || !strings.Contains(r.stdout, "revoked the lease of 10.0.0.1/a") {
@@ -407,7 +430,15 @@ func TestAdminCommands(t *testing.T) {
 	})
 
 	t.Run("AllowListsDecideWhoMayLead", func(t *testing.T) {
-		if r := soloistCmd(t, env, "allow", "--host", "10.0.0.1"); r.code != 0 || !strings.Contains(r.stdout, "1 host") {
+		r := soloistCmd(t, env, "allow", "--host", "10.0.0.7")
+		if r.code != 0 || !strings.Contains(r.stderr, "no runner group \"default\" has seen in 24 hours matches the allow-list (10.0.0.7)") {
+			t.Fatalf("allow of a host no runner has: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if r := soloistCmd(t, env, "disallow", "--host", "10.0.0.7"); r.code != 0 {
+			t.Fatal(r.stderr)
+		}
+		r = soloistCmd(t, env, "allow", "--host", "10.0.0.1")
+		if r.code != 0 || !strings.Contains(r.stdout, "1 host") || strings.Contains(r.stderr, "warning") {
 			t.Fatalf("allow: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
 		if got := statusJSON(t, env).Groups[0].AllowedHosts; len(got) != 1 || got[0] != "10.0.0.1" {
@@ -427,7 +458,7 @@ func TestAdminCommands(t *testing.T) {
 			t.Fatal(r.stderr)
 		}
 		dbtest.WaitFor(t, 10*time.Second, "b to lead", func() bool { return holder() == "10.0.0.2/b" })
-		r := soloistCmd(t, env, "disallow", "--host", "10.0.0.2")
+		r = soloistCmd(t, env, "disallow", "--host", "10.0.0.2")
 		if r.code != 0 || !strings.Contains(r.stdout, "steps down") {
 			t.Fatalf("disallow of the holder: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
