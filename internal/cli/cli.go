@@ -50,7 +50,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"run", "[crontab]", "run a crontab's jobs on whichever runner of the group holds the lease", runCommand},
-		{"migrate", "up|down|status|version", "install, upgrade or roll back the database schema", migrateCommand},
+		{"migrate", "up|up-to V|down|down-to V|redo|reset|status|version", "install, upgrade or roll back the database schema", migrateCommand},
 		{"status", "", "show who leads each group, and each job's last and next fire", statusCommand},
 		{"runs", "", "show the run history", runsCommand},
 		{"dashboard", "", "serve a read-only web dashboard of the groups, jobs and runs", dashboardCommand},

@@ -51,7 +51,7 @@ func TestHelpVersionAndUsageErrors(t *testing.T) {
 		{[]string{"frobnicate"}, nil, `unknown command "frobnicate"`},
 		{[]string{"status", "--no-such-flag"}, nil, "unknown flag: --no-such-flag"},
 		{[]string{"status"}, nil, "no database: set --dsn or SOLOIST_DSN"},
-		{[]string{"run", "--dsn", "u@tcp(127.0.0.1:1)/x"}, nil, "missing --crontab"},
+		{[]string{"run", "--dsn", "u@tcp(127.0.0.1:1)/x"}, nil, "missing crontab: give the crontab file as an argument"},
 		{[]string{"run", "--crontab", "x", "--ttl", "soon"}, nil, `invalid argument "soon" for "--ttl"`},
 		{[]string{"run", "--crontab", "x"}, []string{"SOLOIST_TTL=soon"}, `SOLOIST_TTL="soon"`},
 		{[]string{"migrate", "sideways", "--dsn", "u@tcp(127.0.0.1:1)/x"}, nil, `unknown migrate action "sideways"`},
@@ -185,6 +185,30 @@ func TestMigrate(t *testing.T) {
 	}
 	if r := soloistCmd(t, []string{dsn}, "migrate", "down", "--to", "0"); r.code != 0 || !strings.Contains(r.stdout, "is at version 0") {
 		t.Fatalf("migrate down --to 0: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	// goose's verbs, and goose's variable when no DSN is given.
+	gooseEnv := []string{"GOOSE_DRIVER=mysql", "GOOSE_DBSTRING=" + d.DSN()}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"up-to", "3"}, "is at version 3"},
+		{[]string{"redo"}, "OK    up 00003_create_lease_terms.sql"},
+		{[]string{"up"}, want},
+		{[]string{"down-to", "40"}, "is at version 40"},
+		{[]string{"reset"}, "is at version 0"},
+	} {
+		r := soloistCmd(t, gooseEnv, append([]string{"migrate"}, c.args...)...)
+		if r.code != 0 || !strings.Contains(r.stdout, c.want) {
+			t.Fatalf("migrate %s: exit %d, want %q\n%s%s", strings.Join(c.args, " "), r.code, c.want, r.stdout, r.stderr)
+		}
+	}
+	if r := soloistCmd(t, gooseEnv, "migrate", "up-to", "x"); r.code != cli.ExitUsage || !strings.Contains(r.stderr, "a version is a whole number") {
+		t.Fatalf("migrate up-to x: exit %d %s", r.code, r.stderr)
+	}
+	if r := soloistCmd(t, []string{"GOOSE_DRIVER=postgres", "GOOSE_DBSTRING=" + d.DSN()}, "migrate", "status"); r.code != cli.ExitUsage || !strings.Contains(r.stderr, "GOOSE_DRIVER") {
+		t.Fatalf("migrate with GOOSE_DRIVER=postgres: exit %d %s", r.code, r.stderr)
 	}
 }
 
@@ -470,7 +494,7 @@ func TestAdminCommands(t *testing.T) {
 	})
 }
 
-func TestSIGHUPReloadsTheCrontab(t *testing.T) {
+func TestSIGHUPAndSIGUSR2ReloadTheCrontab(t *testing.T) {
 	t.Parallel()
 	d := dbtest.NewDatabase(t)
 	dir := t.TempDir()
@@ -481,14 +505,22 @@ func TestSIGHUPReloadsTheCrontab(t *testing.T) {
 		}
 	}
 	write("# soloist: name=first\n* * * * * * true\n")
-	env := []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_TTL=1s"}
-	p := start(t, env, "run", "--crontab", ct)
-	p.waitLog(t, "job=first", 10*time.Second)
+	env := []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_TTL=1s", "SOLOIST_LOG_FORMAT=json"}
+	p := start(t, env, "run", ct) // the crontab as the argument, as supercronic takes it
+	p.waitLog(t, `"job":"first"`, 10*time.Second)
+	// Durations are Go duration strings in JSON too, not nanoseconds.
+	if !strings.Contains(p.log(), `"ttl":"1s"`) || strings.Contains(p.log(), `"ttl":1000000000`) {
+		t.Fatalf("the JSON log does not give the TTL as \"1s\":\n%s", p.log())
+	}
 
 	write("# soloist: name=second\n* * * * * * true\n")
 	_ = p.cmd.Process.Signal(syscall.SIGHUP)
 	p.waitLog(t, "crontab reloaded", 5*time.Second)
-	p.waitLog(t, "job=second", 5*time.Second)
+	p.waitLog(t, `"job":"second"`, 5*time.Second)
+
+	write("# soloist: name=third\n* * * * * * true\n")
+	_ = p.cmd.Process.Signal(syscall.SIGUSR2) // as supercronic reloads
+	p.waitLog(t, `"job":"third"`, 5*time.Second)
 
 	write("61 * * * * broken\n")
 	_ = p.cmd.Process.Signal(syscall.SIGHUP)

@@ -92,7 +92,7 @@ func (o *logOptions) logger(w io.Writer) (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(o.level)); err != nil {
 		return nil, usagef("--log-level %q: want debug, info, warn or error", o.level)
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationStrings}
 	var l *slog.Logger
 	switch o.format {
 	case "text":
@@ -105,6 +105,15 @@ func (o *logOptions) logger(w io.Writer) (*slog.Logger, error) {
 	// The driver logs broken connections on its own; keep them in our log.
 	_ = mysql.SetLogger(driverLog{l})
 	return l, nil
+}
+
+// durationStrings writes durations as Go duration strings ("10s", "1.5ms")
+// in both formats: the JSON handler would write nanoseconds.
+func durationStrings(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }
 
 type driverLog struct{ l *slog.Logger }
