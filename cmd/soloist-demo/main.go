@@ -34,7 +34,7 @@ func main() {
 		}
 		defer os.RemoveAll(dir)
 		*bin = filepath.Join(dir, "soloist")
-		out, err := exec.Command("go", "build", "-o", *bin, "./cmd/soloist").CombinedOutput()
+		out, err := exec.Command("go", "build", "-buildvcs=auto", "-o", *bin, "./cmd/soloist").CombinedOutput()
 		if err != nil {
 			fail(fmt.Errorf("go build ./cmd/soloist: %v\n%s", err, out))
 		}

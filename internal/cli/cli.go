@@ -139,6 +139,9 @@ func BuildVersion() string {
 		return "unknown"
 	}
 	v := info.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
 	settings := map[string]string{}
 	for _, s := range info.Settings {
 		settings[s.Key] = s.Value
@@ -152,6 +155,8 @@ func BuildVersion() string {
 			v += ", modified"
 		}
 		v += ")"
+	} else if v == "devel" {
+		v += " (no version stamped: build with make build or make dist, or go install with @version)"
 	}
 	return v
 }
