@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -207,10 +208,49 @@ func parseSpec(schedule string) (cron.Schedule, error) {
 	}
 	sched, err := parser.Parse(spec)
 	if err != nil {
-		return nil, fmt.Errorf("schedule %q: %w", schedule, err)
+		return nil, &scheduleError{schedule: schedule, err: err}
 	}
 	return sched, nil
 }
+
+// scheduleError says in Soloist's words what the cron parser refused; the
+// parser's own error stays reachable with errors.Unwrap.
+type scheduleError struct {
+	schedule string
+	err      error
+}
+
+var (
+	badNumber = regexp.MustCompile(`failed to parse int from "([^"]*)"`)
+	badFields = regexp.MustCompile(`expected \d+ to \d+ fields, found (\d+)`)
+)
+
+func (e *scheduleError) Error() string {
+	msg := e.err.Error()
+	var why string
+	switch {
+	case strings.Contains(msg, "DomL option") || strings.Contains(msg, "DomW option"):
+		why = "L and W in the day of month (last day, nearest weekday) are not supported: list the days instead, such as 28-31"
+	case strings.Contains(msg, "DowNth") || strings.Contains(msg, "DowLast"):
+		why = "# in the day of week (the nth weekday of the month) is not supported: give the weekday and a day-of-month range, such as 1-7"
+	case badNumber.MatchString(msg):
+		tok := badNumber.FindStringSubmatch(msg)[1]
+		if strings.HasSuffix(tok, "L") {
+			why = fmt.Sprintf("%q: L in the day of week (the last weekday of the month) is not supported", tok)
+		} else {
+			why = fmt.Sprintf("%q is not a number, a month or weekday name (JAN, MON), or *", tok)
+		}
+	case strings.Contains(msg, "time: invalid duration"):
+		why = "@every wants a Go duration, such as 90s or 1h30m"
+	case badFields.MatchString(msg):
+		why = fmt.Sprintf("%s fields; want 5 (minute hour day-of-month month day-of-week), or 6 with seconds first", badFields.FindStringSubmatch(msg)[1])
+	default:
+		why = msg
+	}
+	return fmt.Sprintf("schedule %q: %s", e.schedule, why)
+}
+
+func (e *scheduleError) Unwrap() error { return e.err }
 
 func compile(j Job) (*job, error) {
 	if err := checkName("job name", j.Name, 191); err != nil {
