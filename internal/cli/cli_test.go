@@ -441,6 +441,22 @@ func TestAdminCommands(t *testing.T) {
 		if n := strings.Count(string(after), "\n") - strings.Count(string(before), "\n"); n > 1 {
 			t.Fatalf("the paused job ran %d more times", n)
 		}
+		// status shows the last run with its own outcome, not a slot the
+		// pause passed over, and says since when the job is paused.
+		j := statusJSON(t, env).Groups[0].Jobs[0]
+		text := soloistCmd(t, env, "status").stdout
+		var line string
+		for _, l := range strings.Split(text, "\n") {
+			if strings.Contains(l, " tick ") {
+				line = l
+			}
+		}
+		if !strings.Contains(line, "paused since") || j.LastRunFire == nil || !strings.Contains(line, j.LastRunFire.UTC().Format(time.DateTime)) {
+			t.Fatalf("status of the paused job: %q, want its last run's fire %v and \"paused since\"", line, j.LastRunFire)
+		}
+		if j.LastFire != nil && !j.LastFire.Equal(*j.LastRunFire) && strings.Contains(line, j.LastFire.UTC().Format(time.DateTime)) {
+			t.Fatalf("status shows the passed-over slot %v beside the outcome of the run at %v: %q", j.LastFire, j.LastRunFire, line)
+		}
 		if r := soloistCmd(t, env, "resume", "--job", "tick"); r.code != 0 {
 			t.Fatalf("resume: exit %d\n%s", r.code, r.stderr)
 		}
