@@ -110,7 +110,9 @@ func allowCommand(ctx context.Context, env *IO, args []string) error {
 it names can take the lease: by IP (an owner starts with its host's IP) or by
 the leading '/'-separated fields of an owner. A listed standby still takes
 over when the preferred host dies. An empty list lets everyone compete. The
-current holder keeps its lease until the next takeover.`)
+current holder keeps its lease until the next takeover. allow warns when no
+runner the group has seen in 24 hours matches the list; a runner the list
+keeps off logs so once each time it finds the lease free and may not take it.`)
 	dsn := fs.dsnFlag()
 	group := fs.String("group", "default", "the group")
 	host := fs.String("host", "", "an IP, or the leading fields of an owner (required)")

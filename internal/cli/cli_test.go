@@ -488,10 +488,15 @@ func TestAdminCommands(t *testing.T) {
 		soloistCmd(t, env, "release")
 		dbtest.WaitFor(t, 10*time.Second, "a to lead", func() bool { return holder() == "10.0.0.1/a" })
 		// a dies: b, not listed, must not take over; the group waits.
+		mark := len(b.log())
 		a.stop(t, syscall.SIGKILL, 5*time.Second)
 		time.Sleep(2500 * time.Millisecond)
 		if st := statusJSON(t, env); st.Groups[0].Status == "held" {
 			t.Fatalf("%s took over though the allow-list names only 10.0.0.1", *st.Groups[0].Holder)
+		}
+		// b says why, once, though it found the lease free at every poll.
+		if n := strings.Count(b.log()[mark:], "the group's allow-list does not name this owner"); n != 1 {
+			t.Fatalf("b logged %d times that the allow-list keeps it off, want once:\n%s", n, b.log())
 		}
 		// Listing b as a standby lets it take over.
 		if r := soloistCmd(t, env, "allow", "--host", "10.0.0.2/"); r.code != 0 {
