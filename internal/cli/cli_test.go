@@ -591,9 +591,20 @@ func TestLostLeaseKillsTheWholeProcessGroup(t *testing.T) {
 	}
 	p.waitLog(t, "stopping the command", 10*time.Second)
 	dbtest.WaitFor(t, 5*time.Second, "every process of the command to end", func() bool { return !alive() })
-	dbtest.WaitFor(t, 10*time.Second, "the run recorded as lost", func() bool {
-		r := soloistCmd(t, env, "runs", "--json", "--limit", "1")
-		return strings.Contains(r.stdout, `"lost"`)
+	// The runner may lead again at once and start a new run: look for the
+	// run of the first term, not the newest.
+	dbtest.WaitFor(t, 10*time.Second, "the first term's run recorded as lost", func() bool {
+		var runs []cli.Run
+		r := soloistCmd(t, env, "runs", "--json")
+		if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil {
+			t.Fatalf("runs --json: %v\n%s", err, r.stdout)
+		}
+		for _, run := range runs {
+			if run.Token == 1 {
+				return run.Outcome == "lost"
+			}
+		}
+		return false
 	})
 }
 
