@@ -120,6 +120,7 @@ func (t *termRun) begin() bool {
 		}
 		if errors.Is(err, store.ErrLeaseLost) {
 			t.log.Warn("lease lost before the term began", "err", err)
+			t.term.Refused()
 			return false
 		}
 		t.log.Warn("begin term failed; retrying", "err", err)
@@ -166,6 +167,7 @@ func (t *termRun) syncJobs() bool {
 			}
 			if errors.Is(err, store.ErrLeaseLost) {
 				t.log.Warn("lease lost while registering jobs", "err", err)
+				t.term.Refused()
 				return false
 			}
 			t.log.Warn("registering a job failed; retrying", "job", name, "err", err)
@@ -284,6 +286,7 @@ func (t *termRun) handle(st *jobState) (wakeAt time.Time, ok bool) {
 			return now.Add(t.retry.Next()), true
 		case result.Reason == store.ReasonLeaseLost:
 			t.log.Warn("the database says the lease is lost; stepping down", "job", j.Name)
+			t.term.Refused()
 			return time.Time{}, false
 		case result.Reason == store.ReasonEarly || result.Reason == store.ReasonBusy:
 			return fire.Add(t.retry.Next()), true

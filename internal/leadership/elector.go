@@ -64,13 +64,16 @@ type Hooks struct {
 	StoppedLeading func(token uint64, cause error)
 }
 
-// Reasons a term ends, the cause of its context. The first two match
+// Reasons a term ends, the cause of its context. The first three match
 // store.ErrLeaseLost.
 var (
 	// ErrTrustWindowPassed: no renewal succeeded within TTL - Margin.
 	ErrTrustWindowPassed = fmt.Errorf("%w: trust window passed without a successful heartbeat", store.ErrLeaseLost)
 	// ErrLeaseNotRenewed: the database refused the heartbeat (taken over or revoked).
 	ErrLeaseNotRenewed = fmt.Errorf("%w: heartbeat refused, the lease was taken over or revoked", store.ErrLeaseLost)
+	// ErrLeaseRefused: a call of the term other than the heartbeat was
+	// refused because the lease is no longer the term's (Term.Refused).
+	ErrLeaseRefused = fmt.Errorf("%w: the database refused a call of this term, the lease was taken over or revoked", store.ErrLeaseLost)
 	// ErrSteppedDown: the runner gave the lease up (shutdown, or its LeadFunc returned).
 	ErrSteppedDown = errors.New("stepped down")
 )
@@ -391,6 +394,11 @@ func (t *Term) extend(deadline time.Time) bool {
 	t.timer.Reset(time.Until(deadline))
 	return true
 }
+
+// Refused ends the term because the database refused one of its calls
+// (cause ErrLeaseRefused): the lease was revoked or taken over, as a refused
+// heartbeat would have said at the next beat.
+func (t *Term) Refused() { t.end(ErrLeaseRefused) }
 
 func (t *Term) stop() { t.stopOnce.Do(func() { close(t.stopping) }) }
 

@@ -21,7 +21,7 @@ import (
 // Step-down reasons, the values of soloist_step_downs_total's reason label.
 const (
 	ReasonTrustWindow = "trust_window" // no renewal succeeded within TTL - safety margin
-	ReasonRefused     = "refused"      // the database refused a heartbeat: revoked or taken over
+	ReasonRefused     = "refused"      // the database refused a heartbeat or a claim: revoked or taken over
 	ReasonReleased    = "released"     // the runner gave the lease up: shutdown
 )
 

@@ -82,7 +82,7 @@ func StepDownReason(cause error) string {
 	switch {
 	case errors.Is(cause, leadership.ErrTrustWindowPassed):
 		return ReasonTrustWindow
-	case errors.Is(cause, leadership.ErrLeaseNotRenewed):
+	case errors.Is(cause, leadership.ErrLeaseNotRenewed), errors.Is(cause, leadership.ErrLeaseRefused):
 		return ReasonRefused
 	default:
 		return ReasonReleased
