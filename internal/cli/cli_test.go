@@ -307,13 +307,22 @@ GREETING="hello there"
 		return st.Groups[0].Status == "held" && *st.Groups[0].Holder != *g.Holder
 	})
 
-	r := soloistCmd(t, []string{"SOLOIST_DSN=" + d.DSN()}, "runs", "--job", "fails", "--limit", "1", "--json")
+	// The newest run of fails may be running still: take the newest ended.
+	r := soloistCmd(t, []string{"SOLOIST_DSN=" + d.DSN()}, "runs", "--job", "fails", "--json")
 	var runs []cli.Run
-	if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil || len(runs) != 1 {
+	if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil {
 		t.Fatalf("runs --json: %v\n%s", err, r.stdout)
 	}
-	if runs[0].Outcome != "failed" || *runs[0].Message != "exit status 7" || !strings.Contains(*runs[0].Output, "oops") {
-		t.Fatalf("the failing job's run: %+v", runs[0])
+	var ended *cli.Run
+	for i := range runs {
+		if runs[i].Outcome != "running" {
+			ended = &runs[i]
+			break
+		}
+	}
+	if ended == nil || ended.Outcome != "failed" || ended.Message == nil || *ended.Message != "exit status 7" ||
+		ended.Output == nil || !strings.Contains(*ended.Output, "oops") {
+		t.Fatalf("the failing job's newest ended run: %+v\n%s", ended, r.stdout)
 	}
 	text := soloistCmd(t, []string{"SOLOIST_DSN=" + d.DSN()}, "status")
 	for _, want := range []string{"GROUP", "batch", "held", "tick", "fails", "failed"} {
