@@ -4,10 +4,11 @@
 
 GO ?= go
 
-.PHONY: demo test deps build vet fmt check faults fuzz bench bench-quick screenshot
+.PHONY: demo test deps build dist cross vet fmt check faults fuzz bench bench-quick screenshot
 
 ## demo: three `soloist run` on a throwaway MariaDB; kill the leader; see the takeover
-demo: deps
+demo:
+	@scripts/install-deps.sh
 	$(GO) run ./cmd/soloist-demo
 
 ## test: every test, race detector on, against throwaway MariaDB servers (a few minutes)
@@ -40,10 +41,31 @@ screenshot: deps
 
 ## build: the soloist binary in bin/
 build:
-	$(GO) build -o bin/soloist ./cmd/soloist
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/soloist ./cmd/soloist
+
+# The version stamped into binaries: the git tag, or the commit.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X github.com/soloist-dev/soloist/internal/cli.Version=$(VERSION)
+PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+
+## dist: soloist for linux, darwin and windows on amd64 and arm64, with SHA256SUMS, in dist/
+dist:
+	rm -rf dist && mkdir -p dist
+	@set -e; for p in $(PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+	  out=dist/soloist-$(VERSION)-$$os-$$arch$$ext; echo "$$out"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $$out ./cmd/soloist; \
+	done
+	cd dist && sha256sum soloist-* > SHA256SUMS
+
+## cross: check that soloist and the runner library build on every dist platform
+cross:
+	@set -e; for p in $(PLATFORMS); do \
+	  echo "build $$p"; GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/soloist ./runner; \
+	done
 
 deps:
-	@scripts/install-deps.sh chromium faketime galera-4
+	@scripts/install-deps.sh chromium faketime galera-4 iproute2
 
 vet:
 	$(GO) vet ./...

@@ -482,6 +482,7 @@ func TestAssertLease(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer tx2.Rollback() //nolint:errcheck // an open transaction would block the database's DROP at cleanup
 		wantSignal(t, assertLease(t, tx2, lock, old.Token), "lease lost")
 		tx2.Rollback() //nolint:errcheck
 		var n int

@@ -495,9 +495,14 @@ func (t *termRun) windDown() {
 	if t.term.Valid() && t.idle(grace) {
 		return
 	}
+	// After a lost lease the runs are told so, whatever ended the loop first.
+	cause := ErrShutdown
+	if c := context.Cause(t.term.Context()); errors.Is(c, ErrLeaseLost) {
+		cause = c
+	}
 	t.mu.Lock()
 	for _, e := range t.running {
-		e.cancel(ErrShutdown)
+		e.cancel(cause)
 	}
 	t.mu.Unlock()
 	if !t.idle(grace) {

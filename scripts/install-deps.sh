@@ -3,7 +3,8 @@
 # machine lacks: a MariaDB server binary (the tests start their own throwaway
 # servers from it; nothing is configured system-wide), and the extras named
 # as arguments: chromium (the dashboard's browser test), faketime (the clock
-# skew test), galera-4 (the Galera test, with rsync). Safe to run again: it
+# skew test), galera-4 (the Galera test, with rsync), iproute2 (the README
+# walkthrough test's network namespace). Safe to run again: it
 # installs only what is missing. SOLOIST_TEST_DSN points the tests at an
 # existing server instead of throwaway ones.
 set -euo pipefail
@@ -19,6 +20,7 @@ for extra in "$@"; do
     faketime) command -v faketime >/dev/null || need+=(faketime) ;;
     galera-4) [ -e /usr/lib/galera/libgalera_smm.so ] || need+=(galera-4)
               command -v rsync >/dev/null || need+=(rsync) ;;
+    iproute2) command -v ip >/dev/null || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2) ;;
     *) echo "install-deps: unknown extra '$extra'" >&2; exit 2 ;;
   esac
 done

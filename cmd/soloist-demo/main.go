@@ -32,7 +32,7 @@ func main() {
 			fail(err)
 		}
 		defer os.RemoveAll(dir)
-		if *bin, err = spawn.Build(dir, spawn.SoloistPackage); err != nil {
+		if *bin, err = spawn.Build(dir, spawn.SoloistPackage, "-buildvcs=auto"); err != nil {
 			fail(err)
 		}
 	}

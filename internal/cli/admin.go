@@ -34,6 +34,9 @@ would otherwise block the group until its lease expires.`)
 	if err := fs.parse(args, env); err != nil {
 		return err
 	}
+	if _, _, err := (target{group: *group}).existing(ctx, *dsn, false); err != nil {
+		return err
+	}
 	if *force {
 		return forceRelease(ctx, env, *dsn, *group)
 	}
@@ -67,8 +70,8 @@ while it was paused are not caught up.`, admin.Resume
 	if pause {
 		name, about, call = "pause", `Stop every runner of the group from firing a job, until resume. A run in
 progress goes on. The pause is kept in the database, so it holds across
-restarts and leader changes. A job no runner has registered yet can be
-paused ahead of its deploy.`, admin.Pause
+restarts and leader changes. The job must be one a runner of the group has
+registered (soloist status lists them).`, admin.Pause
 	}
 	fs := newFlags(name, "", about)
 	dsn := fs.dsnFlag()
@@ -80,6 +83,9 @@ paused ahead of its deploy.`, admin.Pause
 	if *job == "" {
 		return usagef("missing --job: the job to %s", name)
 	}
+	if _, _, err := (target{group: *group, job: *job}).existing(ctx, *dsn, false); err != nil {
+		return err
+	}
 	var change admin.JobChange
 	if err := adminCall(ctx, env, *dsn, func(ctx context.Context, db *sql.DB) (err error) {
 		change, err = call(ctx, db, *group, *job)
@@ -87,10 +93,7 @@ paused ahead of its deploy.`, admin.Pause
 	}); err != nil {
 		return err
 	}
-	switch {
-	case !change.Known && pause:
-		fmt.Fprintf(env.Stderr, "warning: no runner of group %q has registered job %q yet (check the name with soloist status); it is paused anyway\n", *group, *job)
-	case !change.Known:
+	if !change.Known {
 		return fmt.Errorf("group %q has no job %q: check the name with soloist status", *group, *job)
 	}
 	fmt.Fprintf(env.Stdout, "job %q of group %q: %sd\n", *job, *group, name)
@@ -102,7 +105,9 @@ func allowCommand(ctx context.Context, env *IO, args []string) error {
 it names can take the lease: by IP (an owner starts with its host's IP) or by
 the leading '/'-separated fields of an owner. A listed standby still takes
 over when the preferred host dies. An empty list lets everyone compete. The
-current holder keeps its lease until the next takeover.`)
+current holder keeps its lease until the next takeover. allow warns when no
+runner the group has seen in 24 hours matches the list; a runner the list
+keeps off logs so once each time it finds the lease free and may not take it.`)
 	dsn := fs.dsnFlag()
 	group := fs.String("group", "default", "the group")
 	host := fs.String("host", "", "an IP, or the leading fields of an owner (required)")
@@ -112,6 +117,10 @@ current holder keeps its lease until the next takeover.`)
 	if *host == "" {
 		return usagef("missing --host: the IP or owner prefix to allow")
 	}
+	g, seen, err := (target{group: *group}).existing(ctx, *dsn, false)
+	if err != nil {
+		return err
+	}
 	var hosts int64
 	if err := adminCall(ctx, env, *dsn, func(ctx context.Context, db *sql.DB) (err error) {
 		hosts, err = admin.Allow(ctx, db, *group, *host)
@@ -120,6 +129,7 @@ current holder keeps its lease until the next takeover.`)
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "group %q: %s allowed; the allow-list has %s\n", *group, strings.TrimRight(*host, "/"), plural(hosts, "host"))
+	warnUnmatchedAllowList(env, g.Name, seen, append(g.AllowedHosts, *host))
 	return nil
 }
 
@@ -135,6 +145,9 @@ everyone may compete again.`)
 	}
 	if *host == "" {
 		return usagef("missing --host: the IP or owner prefix to remove")
+	}
+	if _, _, err := (target{group: *group, host: *host}).existing(ctx, *dsn, true); err != nil {
+		return err
 	}
 	var hosts int64
 	var revoked bool
@@ -234,4 +247,23 @@ func checkAccount(user string) error {
 			"with no quote, backslash or control character inside", user)
 	}
 	return nil
+}
+
+// warnUnmatchedAllowList warns when no runner the group has seen is on list:
+// once the current holder lets go, nobody may lead until a listed runner
+// starts.
+func warnUnmatchedAllowList(env *IO, group string, seen, list []string) {
+	for _, owner := range seen {
+		for _, h := range list {
+			if HostMatches(h, owner) {
+				return
+			}
+		}
+	}
+	if len(seen) == 0 {
+		fmt.Fprintf(env.Stderr, "warning: group %q has seen no runner yet; only runners on the allow-list (%s) may lead it\n", group, strings.Join(list, ", "))
+		return
+	}
+	fmt.Fprintf(env.Stderr, "warning: no runner group %q has seen in 24 hours matches the allow-list (%s); seen (holders and job runners): %s. After the next release nobody leads until a listed runner starts\n",
+		group, strings.Join(list, ", "), strings.Join(seen, ", "))
 }

@@ -186,6 +186,9 @@ func TestDashboardInABrowser(t *testing.T) {
 	}
 	dash := start(t, append(env, "SOLOIST_HTTP=127.0.0.1:0", "SOLOIST_REFRESH=1s"), "dashboard")
 	url := "http://" + httpAddr(t, dash, "soloist dashboard") + "/?window=5m"
+	dbtest.WaitFor(t, 10*time.Second, "web-1 to register the jobs", func() bool {
+		return strings.Contains(soloistCmd(t, env, "status").stdout, "weekly-report")
+	})
 	if r := soloistCmd(t, env, "pause", "--job", "weekly-report"); r.code != 0 {
 		t.Fatal(r.stderr)
 	}

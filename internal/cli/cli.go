@@ -49,8 +49,8 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"run", "", "run a crontab's jobs on whichever runner of the group holds the lease", runCommand},
-		{"migrate", "up|down|status|version", "install, upgrade or roll back the database schema", migrateCommand},
+		{"run", "[crontab]", "run a crontab's jobs on whichever runner of the group holds the lease", runCommand},
+		{"migrate", "up|up-to V|down|down-to V|redo|reset|status|version", "install, upgrade or roll back the database schema", migrateCommand},
 		{"status", "", "show who leads each group, and each job's last and next fire", statusCommand},
 		{"runs", "", "show the run history", runsCommand},
 		{"dashboard", "", "serve a read-only web dashboard of the groups, jobs and runs", dashboardCommand},
@@ -140,6 +140,9 @@ func BuildVersion() string {
 		return "unknown"
 	}
 	v := info.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
 	settings := map[string]string{}
 	for _, s := range info.Settings {
 		settings[s.Key] = s.Value
@@ -153,6 +156,8 @@ func BuildVersion() string {
 			v += ", modified"
 		}
 		v += ")"
+	} else if v == "devel" {
+		v += " (no version stamped: build with make build or make dist, or go install with @version)"
 	}
 	return v
 }

@@ -51,7 +51,7 @@ func TestHelpVersionAndUsageErrors(t *testing.T) {
 		{[]string{"frobnicate"}, nil, `unknown command "frobnicate"`},
 		{[]string{"status", "--no-such-flag"}, nil, "unknown flag: --no-such-flag"},
 		{[]string{"status"}, nil, "no database: set --dsn-file (SOLOIST_DSN_FILE)"},
-		{[]string{"run", "--dsn", "u@tcp(127.0.0.1:1)/x"}, nil, "missing --crontab"},
+		{[]string{"run", "--dsn", "u@tcp(127.0.0.1:1)/x"}, nil, "missing crontab: give the crontab file as an argument"},
 		{[]string{"run", "--crontab", "x", "--ttl", "soon"}, nil, `invalid argument "soon" for "--ttl"`},
 		{[]string{"run", "--crontab", "x"}, []string{"SOLOIST_TTL=soon"}, `SOLOIST_TTL="soon"`},
 		{[]string{"migrate", "sideways", "--dsn", "u@tcp(127.0.0.1:1)/x"}, nil, `unknown migrate action "sideways"`},
@@ -186,6 +186,30 @@ func TestMigrate(t *testing.T) {
 	if r := soloistCmd(t, []string{dsn}, "migrate", "down", "--to", "0"); r.code != 0 || !strings.Contains(r.stdout, "is at version 0") {
 		t.Fatalf("migrate down --to 0: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+
+	// goose's verbs, and goose's variable when no DSN is given.
+	gooseEnv := []string{"GOOSE_DRIVER=mysql", "GOOSE_DBSTRING=" + d.DSN()}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"up-to", "3"}, "is at version 3"},
+		{[]string{"redo"}, "OK    up 00003_create_lease_terms.sql"},
+		{[]string{"up"}, want},
+		{[]string{"down-to", "40"}, "is at version 40"},
+		{[]string{"reset"}, "is at version 0"},
+	} {
+		r := soloistCmd(t, gooseEnv, append([]string{"migrate"}, c.args...)...)
+		if r.code != 0 || !strings.Contains(r.stdout, c.want) {
+			t.Fatalf("migrate %s: exit %d, want %q\n%s%s", strings.Join(c.args, " "), r.code, c.want, r.stdout, r.stderr)
+		}
+	}
+	if r := soloistCmd(t, gooseEnv, "migrate", "up-to", "x"); r.code != cli.ExitUsage || !strings.Contains(r.stderr, "a version is a whole number") {
+		t.Fatalf("migrate up-to x: exit %d %s", r.code, r.stderr)
+	}
+	if r := soloistCmd(t, []string{"GOOSE_DRIVER=postgres", "GOOSE_DBSTRING=" + d.DSN()}, "migrate", "status"); r.code != cli.ExitUsage || !strings.Contains(r.stderr, "GOOSE_DRIVER") {
+		t.Fatalf("migrate with GOOSE_DRIVER=postgres: exit %d %s", r.code, r.stderr)
+	}
 }
 
 // statusJSON runs soloist status --json.
@@ -209,9 +233,9 @@ func TestRunACrontabOnThreeRunners(t *testing.T) {
 	ct := writeFile(t, "crontab", fmt.Sprintf(`# Three runners share this file; each job runs on one of them.
 GREETING="hello there"
 # soloist: name=tick missed=all
-* * * * * * * echo "$GREETING $SOLOIST_JOB $SOLOIST_TOKEN" >> %[1]s/tick.$SOLOIST_FIRE_TIME
+* * * * * * * echo "$GREETING $SOLOIST_JOB $SOLOIST_TOKEN" >> %[1]s/tick.$SOLOIST_FIRE_TIME && touch %[1]s/done.$SOLOIST_FIRE_TIME
 # soloist: name=input
-*/2 * * * * * * cat > %[1]s/input%% first line%% second line
+*/2 * * * * * * cat > %[1]s/input.$SOLOIST_FIRE_TIME && mv %[1]s/input.$SOLOIST_FIRE_TIME %[1]s/input%% first line%% second line
 # soloist: name=fails
 */3 * * * * * * echo oops >&2; exit 7
 `, out))
@@ -221,24 +245,40 @@ GREETING="hello there"
 		p := start(t, append(env, fmt.Sprintf("SOLOIST_OWNER=10.0.0.%d/runner-%d", i+1, i)), "run", "--crontab", ct)
 		runners = append(runners, p)
 	}
-	dbtest.WaitFor(t, 20*time.Second, "five tick runs", func() bool {
-		files, _ := filepath.Glob(filepath.Join(out, "tick.*"))
-		return len(files) >= 5
+	// A fire is complete when its done file exists; the input job renames
+	// its file into place, so a read never sees a fire's cat half done.
+	dbtest.WaitFor(t, 20*time.Second, "five tick runs and an input run", func() bool {
+		done, _ := filepath.Glob(filepath.Join(out, "done.*"))
+		_, err := os.Stat(filepath.Join(out, "input"))
+		return len(done) >= 5 && err == nil
 	})
 
 	// Each fire ran once: one file per fire time, one line in each.
-	files, _ := filepath.Glob(filepath.Join(out, "tick.*"))
-	for _, f := range files {
-		b, _ := os.ReadFile(f)
+	done, _ := filepath.Glob(filepath.Join(out, "done.*"))
+	for _, f := range done {
+		tick := filepath.Join(out, "tick."+strings.TrimPrefix(filepath.Base(f), "done."))
+		b, _ := os.ReadFile(tick)
 		if lines := strings.Count(string(b), "\n"); lines != 1 || !strings.HasPrefix(string(b), "hello there tick ") {
-			t.Errorf("%s: %q, want one line from one runner", filepath.Base(f), b)
+			t.Errorf("%s: %q, want one line from one runner", filepath.Base(tick), b)
 		}
 	}
 	if b, err := os.ReadFile(filepath.Join(out, "input")); err != nil || string(b) != " first line\n second line\n" {
 		t.Errorf("cron's %% input: %q (%v)", b, err)
 	}
 
-	st := statusJSON(t, []string{"SOLOIST_DSN=" + d.DSN()})
+	// fails fires every third second; wait for its first run to be recorded.
+	var st cli.Status
+	dbtest.WaitFor(t, 10*time.Second, "a run of fails", func() bool {
+		st = statusJSON(t, []string{"SOLOIST_DSN=" + d.DSN()})
+		for _, g := range st.Groups {
+			for _, j := range g.Jobs {
+				if j.Name == "fails" && j.LastOutcome != nil {
+					return true
+				}
+			}
+		}
+		return false
+	})
 	if len(st.Groups) != 1 || st.Groups[0].Name != "batch" || st.Groups[0].Status != "held" || len(st.Groups[0].Jobs) != 3 {
 		t.Fatalf("status: %+v", st)
 	}
@@ -267,13 +307,22 @@ GREETING="hello there"
 		return st.Groups[0].Status == "held" && *st.Groups[0].Holder != *g.Holder
 	})
 
-	r := soloistCmd(t, []string{"SOLOIST_DSN=" + d.DSN()}, "runs", "--job", "fails", "--limit", "1", "--json")
+	// The newest run of fails may be running still: take the newest ended.
+	r := soloistCmd(t, []string{"SOLOIST_DSN=" + d.DSN()}, "runs", "--job", "fails", "--json")
 	var runs []cli.Run
-	if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil || len(runs) != 1 {
+	if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil {
 		t.Fatalf("runs --json: %v\n%s", err, r.stdout)
 	}
-	if runs[0].Outcome != "failed" || *runs[0].Message != "exit status 7" || !strings.Contains(*runs[0].Output, "oops") {
-		t.Fatalf("the failing job's run: %+v", runs[0])
+	var ended *cli.Run
+	for i := range runs {
+		if runs[i].Outcome != "running" {
+			ended = &runs[i]
+			break
+		}
+	}
+	if ended == nil || ended.Outcome != "failed" || ended.Message == nil || *ended.Message != "exit status 7" ||
+		ended.Output == nil || !strings.Contains(*ended.Output, "oops") {
+		t.Fatalf("the failing job's newest ended run: %+v\n%s", ended, r.stdout)
 	}
 	text := soloistCmd(t, []string{"SOLOIST_DSN=" + d.DSN()}, "status")
 	for _, want := range []string{"GROUP", "batch", "held", "tick", "fails", "failed"} {
@@ -356,6 +405,29 @@ func TestAdminCommands(t *testing.T) {
 		return *st.Groups[0].Holder
 	}
 
+	t.Run("NamesThatDoNotExistFailListWhatDoesAndCreateNothing", func(t *testing.T) {
+		for _, c := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"release", "--group", "nosuch"}, `group "nosuch" does not exist; the groups are: default`},
+			{[]string{"pause", "--group", "nosuch", "--job", "tick"}, `group "nosuch" does not exist; the groups are: default`},
+			{[]string{"pause", "--job", "nosuch"}, `group "default" has no job "nosuch"; its jobs are: tick`},
+			{[]string{"resume", "--job", "nosuch"}, `group "default" has no job "nosuch"; its jobs are: tick`},
+			{[]string{"allow", "--group", "nosuch", "--host", "10.0.0.1"}, `group "nosuch" does not exist`},
+			{[]string{"disallow", "--host", "10.0.0.9"}, `group "default" has no allow-list: every runner may lead`},
+		} {
+			r := soloistCmd(t, env, c.args...)
+			if r.code != cli.ExitError || !strings.Contains(r.stderr, c.want) {
+				t.Errorf("soloist %s: exit %d, stderr %q; want exit 1 and %q", strings.Join(c.args, " "), r.code, r.stderr, c.want)
+			}
+		}
+		st := statusJSON(t, env)
+		if len(st.Groups) != 1 || len(st.Groups[0].Jobs) != 1 || len(st.Groups[0].AllowedHosts) != 0 {
+			t.Fatalf("the failed commands left rows: %+v", st)
+		}
+	})
+
 	t.Run("ReleaseMakesTheHolderStepDown", func(t *testing.T) {
 		r := soloistCmd(t, env, "release")
 		if r.code != 0 || !strings.Contains(r.stdout, "revoked the lease of 10.0.0.1/a") {
@@ -378,6 +450,22 @@ func TestAdminCommands(t *testing.T) {
 		if n := strings.Count(string(after), "\n") - strings.Count(string(before), "\n"); n > 1 {
 			t.Fatalf("the paused job ran %d more times", n)
 		}
+		// status shows the last run with its own outcome, not a slot the
+		// pause passed over, and says since when the job is paused.
+		j := statusJSON(t, env).Groups[0].Jobs[0]
+		text := soloistCmd(t, env, "status").stdout
+		var line string
+		for _, l := range strings.Split(text, "\n") {
+			if strings.Contains(l, " tick ") {
+				line = l
+			}
+		}
+		if !strings.Contains(line, "paused since") || j.LastRunFire == nil || !strings.Contains(line, j.LastRunFire.UTC().Format(time.DateTime)) {
+			t.Fatalf("status of the paused job: %q, want its last run's fire %v and \"paused since\"", line, j.LastRunFire)
+		}
+		if j.LastFire != nil && !j.LastFire.Equal(*j.LastRunFire) && strings.Contains(line, j.LastFire.UTC().Format(time.DateTime)) {
+			t.Fatalf("status shows the passed-over slot %v beside the outcome of the run at %v: %q", j.LastFire, j.LastRunFire, line)
+		}
 		if r := soloistCmd(t, env, "resume", "--job", "tick"); r.code != 0 {
 			t.Fatalf("resume: exit %d\n%s", r.code, r.stderr)
 		}
@@ -391,7 +479,15 @@ func TestAdminCommands(t *testing.T) {
 	})
 
 	t.Run("AllowListsDecideWhoMayLead", func(t *testing.T) {
-		if r := soloistCmd(t, env, "allow", "--host", "10.0.0.1"); r.code != 0 || !strings.Contains(r.stdout, "1 host") {
+		r := soloistCmd(t, env, "allow", "--host", "10.0.0.7")
+		if r.code != 0 || !strings.Contains(r.stderr, "no runner group \"default\" has seen in 24 hours matches the allow-list (10.0.0.7)") {
+			t.Fatalf("allow of a host no runner has: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if r := soloistCmd(t, env, "disallow", "--host", "10.0.0.7"); r.code != 0 {
+			t.Fatal(r.stderr)
+		}
+		r = soloistCmd(t, env, "allow", "--host", "10.0.0.1")
+		if r.code != 0 || !strings.Contains(r.stdout, "1 host") || strings.Contains(r.stderr, "warning") {
 			t.Fatalf("allow: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
 		if got := statusJSON(t, env).Groups[0].AllowedHosts; len(got) != 1 || got[0] != "10.0.0.1" {
@@ -401,17 +497,22 @@ func TestAdminCommands(t *testing.T) {
 		soloistCmd(t, env, "release")
 		dbtest.WaitFor(t, 10*time.Second, "a to lead", func() bool { return holder() == "10.0.0.1/a" })
 		// a dies: b, not listed, must not take over; the group waits.
+		mark := len(b.log())
 		a.stop(t, syscall.SIGKILL, 5*time.Second)
 		time.Sleep(2500 * time.Millisecond)
 		if st := statusJSON(t, env); st.Groups[0].Status == "held" {
 			t.Fatalf("%s took over though the allow-list names only 10.0.0.1", *st.Groups[0].Holder)
+		}
+		// b says why, once, though it found the lease free at every poll.
+		if n := strings.Count(b.log()[mark:], "the group's allow-list does not name this owner"); n != 1 {
+			t.Fatalf("b logged %d times that the allow-list keeps it off, want once:\n%s", n, b.log())
 		}
 		// Listing b as a standby lets it take over.
 		if r := soloistCmd(t, env, "allow", "--host", "10.0.0.2/"); r.code != 0 {
 			t.Fatal(r.stderr)
 		}
 		dbtest.WaitFor(t, 10*time.Second, "b to lead", func() bool { return holder() == "10.0.0.2/b" })
-		r := soloistCmd(t, env, "disallow", "--host", "10.0.0.2")
+		r = soloistCmd(t, env, "disallow", "--host", "10.0.0.2")
 		if r.code != 0 || !strings.Contains(r.stdout, "steps down") {
 			t.Fatalf("disallow of the holder: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
@@ -423,7 +524,7 @@ func TestAdminCommands(t *testing.T) {
 	})
 }
 
-func TestSIGHUPReloadsTheCrontab(t *testing.T) {
+func TestSIGHUPAndSIGUSR2ReloadTheCrontab(t *testing.T) {
 	t.Parallel()
 	d := dbtest.NewDatabase(t)
 	dir := t.TempDir()
@@ -434,14 +535,22 @@ func TestSIGHUPReloadsTheCrontab(t *testing.T) {
 		}
 	}
 	write("# soloist: name=first\n* * * * * * * true\n")
-	env := []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_TTL=1s"}
-	p := start(t, env, "run", "--crontab", ct)
-	p.waitLog(t, "job=first", 10*time.Second)
+	env := []string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_TTL=1s", "SOLOIST_LOG_FORMAT=json"}
+	p := start(t, env, "run", ct) // the crontab as the argument, as supercronic takes it
+	p.waitLog(t, `"job":"first"`, 10*time.Second)
+	// Durations are Go duration strings in JSON too, not nanoseconds.
+	if !strings.Contains(p.log(), `"ttl":"1s"`) || strings.Contains(p.log(), `"ttl":1000000000`) {
+		t.Fatalf("the JSON log does not give the TTL as \"1s\":\n%s", p.log())
+	}
 
 	write("# soloist: name=second\n* * * * * * * true\n")
 	_ = p.Signal(syscall.SIGHUP)
 	p.waitLog(t, "crontab reloaded", 5*time.Second)
-	p.waitLog(t, "job=second", 5*time.Second)
+	p.waitLog(t, `"job":"second"`, 5*time.Second)
+
+	write("# soloist: name=third\n* * * * * * * true\n")
+	_ = p.Signal(syscall.SIGUSR2) // as supercronic reloads
+	p.waitLog(t, `"job":"third"`, 5*time.Second)
 
 	write("61 * * * * broken\n")
 	_ = p.Signal(syscall.SIGHUP)
@@ -496,10 +605,20 @@ func TestLostLeaseKillsTheWholeProcessGroup(t *testing.T) {
 	}
 	p.waitLog(t, "stopping the command", 10*time.Second)
 	dbtest.WaitFor(t, 5*time.Second, "every process of the command to end", func() bool { return !alive() })
-	dbtest.WaitFor(t, 10*time.Second, "the run recorded as lost", func() bool {
-		// Newer fires of the next term may come first.
-		r := soloistCmd(t, env, "runs", "--json", "--limit", "10")
-		return strings.Contains(r.stdout, `"lost"`)
+	// The runner may lead again at once and start a new run: look for the
+	// run of the first term, not the newest.
+	dbtest.WaitFor(t, 10*time.Second, "the first term's run recorded as lost", func() bool {
+		var runs []cli.Run
+		r := soloistCmd(t, env, "runs", "--json")
+		if err := json.Unmarshal([]byte(r.stdout), &runs); err != nil {
+			t.Fatalf("runs --json: %v\n%s", err, r.stdout)
+		}
+		for _, run := range runs {
+			if run.Token == 1 {
+				return run.Outcome == "lost"
+			}
+		}
+		return false
 	})
 }
 

@@ -26,13 +26,15 @@ func (f *flags) dsnFlag() *string {
 }
 
 // readDSNFile fills the DSN from --dsn-file, which must not be given
-// together with --dsn. Trailing white space (a file's newline) is dropped.
+// together with --dsn: both on the command line, or both in the
+// environment (one on the command line overrides the environment's).
+// Trailing white space (a file's newline) is dropped.
 func (f *flags) readDSNFile() error {
 	if f.dsnFile == nil || *f.dsnFile == "" {
 		return nil
 	}
 	if *f.dsn != "" {
-		return usagef("both a DSN (--dsn or SOLOIST_DSN) and --dsn-file (or SOLOIST_DSN_FILE) are set: keep one")
+		return usagef("both a DSN and a DSN file are set (--dsn and --dsn-file, or SOLOIST_DSN and SOLOIST_DSN_FILE): keep one")
 	}
 	b, err := os.ReadFile(*f.dsnFile)
 	if err != nil {

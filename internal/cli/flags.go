@@ -61,9 +61,15 @@ func (f *flags) parse(args []string, env *IO) error {
 		return usagef("%v", err)
 	}
 	f.dsnInArgs = f.Changed("dsn")
+	// A DSN given on the command line, as --dsn or --dsn-file, overrides
+	// both environment variables, as flags override the environment.
+	dsnOnLine := f.Changed("dsn") || f.Changed("dsn-file")
 	var envErr error
 	f.VisitAll(func(fl *pflag.Flag) {
 		if fl.Changed || fl.Name == "help" || envErr != nil {
+			return
+		}
+		if dsnOnLine && (fl.Name == "dsn" || fl.Name == "dsn-file") {
 			return
 		}
 		v := env.Getenv(EnvName(fl.Name))
@@ -116,7 +122,7 @@ func (o *logOptions) logger(w io.Writer) (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(o.level)); err != nil {
 		return nil, usagef("--log-level %q: want debug, info, warn or error", o.level)
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: durationStrings}
 	var l *slog.Logger
 	switch o.format {
 	case "text":
@@ -129,6 +135,15 @@ func (o *logOptions) logger(w io.Writer) (*slog.Logger, error) {
 	// The driver logs broken connections on its own; keep them in our log.
 	_ = mysql.SetLogger(driverLog{l})
 	return l, nil
+}
+
+// durationStrings writes durations as Go duration strings ("10s", "1.5ms")
+// in both formats: the JSON handler would write nanoseconds.
+func durationStrings(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }
 
 type driverLog struct{ l *slog.Logger }

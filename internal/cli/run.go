@@ -36,15 +36,15 @@ type runOptions struct {
 }
 
 func runCommand(ctx context.Context, env *IO, args []string) error {
-	fs := newFlags("run", "", `Run the jobs of a crontab on whichever runner of the group holds the group's
+	fs := newFlags("run", "[crontab]", `Run the jobs of a crontab on whichever runner of the group holds the group's
 lease. Start it on every server with the same crontab and group; each job then
 runs on exactly one of them, and another takes over within the TTL when that
-one dies. SIGHUP reloads the crontab; SIGTERM or SIGINT stops gracefully
+one dies. SIGHUP or SIGUSR2 reloads the crontab; SIGTERM or SIGINT stops gracefully
 (running commands get --grace to finish, then the lease is handed over); a
 second SIGTERM or SIGINT ends the process at once.`)
 	dsn := fs.dsnFlag()
 	o := runOptions{}
-	fs.StringVar(&o.crontab, "crontab", "", "the crontab file (required)")
+	fs.StringVar(&o.crontab, "crontab", "", "the crontab file, if not given as the argument")
 	fs.StringVar(&o.group, "group", "default", "the group: runners with the same group share one lease and one set of jobs")
 	fs.StringVar(&o.owner, "owner", "", "this runner's identity in the lease table (default IP/host/pid-random)")
 	fs.DurationVar(&o.ttl, "ttl", runner.DefaultTTL, "how long a lease lasts without a heartbeat; a dead holder is replaced within it")
@@ -63,11 +63,16 @@ second SIGTERM or SIGINT ends the process at once.`)
 	if err := fs.parse(args, env); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected arguments %q", fs.Args())
+	switch {
+	case fs.NArg() > 1:
+		return usagef("unexpected arguments %q: one crontab file, as an argument or with --crontab", fs.Args()[1:])
+	case fs.NArg() == 1 && fs.Changed("crontab") && fs.Arg(0) != o.crontab:
+		return usagef("two crontabs, %q and --crontab %q: give one", fs.Arg(0), o.crontab)
+	case fs.NArg() == 1:
+		o.crontab = fs.Arg(0)
 	}
 	if o.crontab == "" {
-		return usagef("missing --crontab (or SOLOIST_CRONTAB): the crontab file to run")
+		return usagef("missing crontab: give the crontab file as an argument, with --crontab or SOLOIST_CRONTAB")
 	}
 	loc, err := time.LoadLocation(o.timeZone)
 	if err != nil {
@@ -155,7 +160,7 @@ second SIGTERM or SIGINT ends the process at once.`)
 	}
 
 	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
+	signal.Notify(hup, reloadSignals...)
 	defer signal.Stop(hup)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()

@@ -116,6 +116,11 @@ func TestDSNFile(t *testing.T) {
 	if r := soloistCmd(t, nil, "status", "--dsn-file", good); r.code != 0 {
 		t.Errorf("status --dsn-file: exit %d %s", r.code, r.stderr)
 	}
+	// A DSN file on the command line overrides SOLOIST_DSN, as flags
+	// override the environment: a broken SOLOIST_DSN is not even read.
+	if r := soloistCmd(t, []string{"SOLOIST_DSN=nobody:x@tcp(127.0.0.1:1)/nothing"}, "status", "--json", "--dsn-file", good); r.code != 0 {
+		t.Errorf("status --dsn-file with SOLOIST_DSN set: exit %d %s", r.code, r.stderr)
+	}
 	empty := writeFile(t, "empty", "\n")
 	for _, c := range []struct {
 		env  []string
@@ -124,7 +129,8 @@ func TestDSNFile(t *testing.T) {
 	}{
 		{nil, []string{"--dsn-file", empty}, "is empty"},
 		{nil, []string{"--dsn-file", filepath.Join(t.TempDir(), "missing")}, "no such file"},
-		{[]string{"SOLOIST_DSN=" + d.DSN()}, []string{"--dsn-file", good}, "keep one"},
+		{[]string{"SOLOIST_DSN=" + d.DSN(), "SOLOIST_DSN_FILE=" + good}, nil, "keep one"},
+		{nil, []string{"--dsn", d.DSN(), "--dsn-file", good}, "keep one"},
 	} {
 		r := soloistCmd(t, c.env, append([]string{"status"}, c.args...)...)
 		if r.code != 2 || !strings.Contains(r.stderr, c.want) {

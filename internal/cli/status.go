@@ -90,17 +90,13 @@ func printStatus(w io.Writer, st *Status) {
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tJOB\tSCHEDULE\tLAST FIRE (UTC)\tOUTCOME\tNEXT FIRE (UTC)\tPROBLEMS 24H")
+	fmt.Fprintln(tw, "GROUP\tJOB\tSCHEDULE\tLAST RUN (UTC)\tOUTCOME\tNEXT FIRE (UTC)\tPROBLEMS 24H")
 	jobs := 0
 	for _, g := range st.Groups {
 		for _, j := range g.Jobs {
 			jobs++
-			next := when(j.NextFire)
-			if j.Paused {
-				next = "paused"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", g.Name, j.Name, str(j.Schedule), when(j.LastFire),
-				str(j.LastOutcome), next, j.Problems24h)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", g.Name, j.Name, str(j.Schedule), when(j.LastRunFire),
+				str(j.LastOutcome), nextFire(j), j.Problems24h)
 		}
 	}
 	if jobs == 0 {
@@ -113,6 +109,19 @@ func printStatus(w io.Writer, st *Status) {
 		fmt.Fprintln(w, "MISSED OR ABANDONED FIRES, LAST 24 HOURS")
 		printRuns(w, st.Problems)
 	}
+}
+
+// nextFire is a job's next fire, or why it has none. The outcome beside it
+// is the last run's, at the fire time of that run: slots a paused job passed
+// over ran nothing, so they have no outcome to show.
+func nextFire(j Job) string {
+	switch {
+	case j.Paused && j.PausedAt != nil:
+		return "paused since " + j.PausedAt.UTC().Format(time.DateTime)
+	case j.Paused:
+		return "paused"
+	}
+	return when(j.NextFire)
 }
 
 func printRuns(w io.Writer, runs []Run) {

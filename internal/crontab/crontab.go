@@ -283,6 +283,9 @@ func (p *parser) setEnv(key, value string, ct *Crontab) {
 		}
 		p.shell = value
 	case "MAILTO", "MAILFROM":
+		if value == "" {
+			break // MAILTO="" asks cron for no mail, which is what Soloist does
+		}
 		ct.Warnings = append(ct.Warnings, fmt.Sprintf("%s:%d: %s is ignored: Soloist sends no mail; output goes to the log and the run history", p.file, p.line, key))
 	case "USER", "LOGNAME":
 		ct.Warnings = append(ct.Warnings, fmt.Sprintf("%s:%d: %s does not change the user: commands run as the soloist process's user", p.file, p.line, key))

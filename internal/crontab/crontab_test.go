@@ -74,6 +74,13 @@ CRON_TZ=America/New_York 30 8 * * * echo morning in New York
 	}
 }
 
+func TestAnEmptyMAILTOIsNoWarning(t *testing.T) {
+	ct := parse(t, "MAILTO=\"\"\nMAILTO=\n* * * * * true\n")
+	if len(ct.Warnings) != 0 {
+		t.Errorf("MAILTO=\"\" asks for no mail, as Soloist sends none; warnings: %v", ct.Warnings)
+	}
+}
+
 func TestSettingsRideInTheCommentAboveAnEntry(t *testing.T) {
 	ct := parse(t, `# soloist: name=nightly-report timeout=30m concurrency=replace
 # soloist: missed=all deadline=2h

@@ -67,7 +67,7 @@ type Hooks struct {
 	StoppedLeading func(token uint64, cause error)
 }
 
-// Reasons a term ends, the cause of its context. The first two match
+// Reasons a term ends, the cause of its context. The first three match
 // store.ErrLeaseLost.
 var (
 	// ErrTrustWindowPassed: no renewal succeeded within TTL - Margin.
@@ -124,6 +124,7 @@ func (e *Elector) Run(ctx context.Context, lead LeadFunc) error {
 	var (
 		wait    time.Duration // server-side wait of the next await_lease
 		backoff = retry.Backoff{Min: 50 * time.Millisecond, Max: e.cfg.Interval}
+		keptOff bool // the last answer was a free lease that was not ours
 	)
 	for ctx.Err() == nil {
 		sent := time.Now()
@@ -149,6 +150,7 @@ func (e *Elector) Run(ctx context.Context, lead LeadFunc) error {
 			continue
 		}
 		backoff.Reset()
+		e.noteKeptOff(&keptOff, l)
 		if l.Acquired {
 			released := e.lead(ctx, l.Token, sent, lead)
 			wait = e.cfg.Interval
@@ -167,6 +169,18 @@ func (e *Elector) Run(ctx context.Context, lead LeadFunc) error {
 		}
 	}
 	return nil
+}
+
+// noteKeptOff logs, once each time it starts, that the lease is free but
+// not given to this runner: the only reason await_lease gives for that is
+// an allow-list that does not name the owner.
+func (e *Elector) noteKeptOff(keptOff *bool, l store.Lease) {
+	now := !l.Acquired && l.Holder == ""
+	if now && !*keptOff {
+		e.cfg.Logger.Warn("the lease is free but this runner may not take it: the group's allow-list does not name this owner " +
+			"(soloist status shows the list; soloist allow --host adds a host)")
+	}
+	*keptOff = now
 }
 
 // await calls await_lease on the loop's connection.
