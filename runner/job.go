@@ -253,7 +253,7 @@ func parseSpec(schedule string) (cron.Schedule, error) {
 	case strings.HasPrefix(spec, "@every"):
 		s, err := every.Parse(spec)
 		if err != nil {
-			return nil, fmt.Errorf("schedule %q: %w", schedule, err)
+			return nil, fmt.Errorf("schedule %q: @every wants a Go duration, such as 90s or 1h30m", schedule)
 		}
 		sched = s
 	default:
@@ -261,6 +261,10 @@ func parseSpec(schedule string) (cron.Schedule, error) {
 			spec = "@daily"
 		}
 		expr, err := cronexpr.ParseStrict(spec)
+		if n := len(strings.Fields(spec)); err != nil && n > 7 {
+			return nil, fmt.Errorf("schedule %q: %d fields; want 5 (minute hour day-of-month month day-of-week), "+
+				"6 (a year last) or 7 (seconds first, a year last)", schedule, n)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("schedule %q: %w", schedule, err)
 		}
