@@ -149,8 +149,13 @@ func TestEachFireRunsExactlyOnceAcrossLeaderChanges(t *testing.T) {
 		}
 		outcomes[r.Outcome]++
 	}
-	if outcomes["succeeded"] != len(rs) {
-		t.Errorf("outcomes %v: every fire should have run and reported success", outcomes)
+	// A partition can cut off a holder after the database committed its
+	// claim of a fire and before the answer arrived: the holder never runs
+	// it, and the next holder records it abandoned. At most one per forced
+	// partition; every other fire ran and reported success.
+	if outcomes["succeeded"]+outcomes["abandoned"] != len(rs) || outcomes["abandoned"] > forced["partition"] {
+		t.Errorf("outcomes %v after %d partitions: every fire should have run and reported success, but for at most one abandoned claim per partition",
+			outcomes, forced["partition"])
 	}
 
 	// The ledger: each recorded fire executed exactly once, never two at once.
@@ -163,8 +168,8 @@ func TestEachFireRunsExactlyOnceAcrossLeaderChanges(t *testing.T) {
 		}
 	}
 	for _, r := range rs {
-		if n := perFire[r.Fire]; n != 1 {
-			t.Errorf("fire %s executed %d times", r.Fire, n)
+		if n := perFire[r.Fire]; n != 1 && !(r.Outcome == "abandoned" && n == 0) {
+			t.Errorf("fire %s (%s) executed %d times", r.Fire, r.Outcome, n)
 		}
 	}
 
