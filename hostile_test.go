@@ -54,6 +54,8 @@ func hostileCalls() []procCall {
 		{"resume_job", []string{"p_lock", "p_job"}, []any{lock, "j"}},
 		{"allow_host", []string{"p_lock", "p_host"}, []any{lock, "10.0.0.1"}},
 		{"disallow_host", []string{"p_lock", "p_host"}, []any{lock, "10.0.0.1"}},
+		{"forget_job", []string{"p_lock", "p_job"}, []any{lock, "j"}},
+		{"forget_group", []string{"p_lock"}, []any{lock}},
 		{"run_report", []string{"p_lock", "p_job", "p_problems", "p_limit"}, []any{lock, "j", false, 10}},
 	}
 }

@@ -66,9 +66,10 @@ func ReportProcedures() []string {
 
 // AdminProcedures returns what operators call to steer the runners: force a
 // holder off or end its lease at once, mend a job's schedule, pause and
-// resume jobs, and edit allow-lists.
+// resume jobs, edit allow-lists, and forget stale jobs and groups.
 func AdminProcedures() []string {
-	return []string{"revoke_lease", "force_release", "repair_job", "pause_job", "resume_job", "allow_host", "disallow_host"}
+	return []string{"revoke_lease", "force_release", "repair_job", "pause_job", "resume_job", "allow_host", "disallow_host",
+		"forget_job", "forget_group"}
 }
 
 //go:embed sql/*.sql

@@ -1,6 +1,7 @@
 -- job_report: one row per job of every group, or of p_lock's when it is not
 -- NULL: schedule, paused state, last and next fire, the latest run's outcome,
--- and how many fires were missed or abandoned in the last 24 hours.
+-- and how many fires were missed or abandoned in the last 24 hours. Jobs of a
+-- forgotten group (forget_group) are left out.
 CREATE PROCEDURE job_report(IN p_lock LONGBLOB)
     READS SQL DATA
     SQL SECURITY DEFINER
@@ -22,6 +23,7 @@ BEGIN
       LEFT JOIN runs AS r ON r.id = (SELECT x.id FROM runs AS x
                                       WHERE x.lease_name = j.lease_name AND x.job = j.name
                                       ORDER BY x.fire_time DESC LIMIT 1)
-     WHERE p_lock IS NULL OR j.lease_name = p_lock
+     WHERE (p_lock IS NULL OR j.lease_name = p_lock)
+       AND NOT EXISTS (SELECT 1 FROM leases AS l WHERE l.name = j.lease_name AND l.forgotten_at IS NOT NULL)
      ORDER BY j.lease_name, j.name;
 END

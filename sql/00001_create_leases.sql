@@ -1,5 +1,7 @@
 -- One row per lock: the whole state of its lease. Rows are never deleted, so
--- tokens only grow. Only the procedures write here.
+-- tokens only grow; a group an operator forgets keeps its row, marked
+-- forgotten_at, until a runner takes the lease again. Only the procedures
+-- write here.
 --
 -- Names and owners are VARBINARY and compared byte for byte: the utf8mb4_bin
 -- collation pads spaces ('a' = 'a '), and a lock name must never match
@@ -17,6 +19,7 @@ CREATE TABLE leases (
     revoked_at  DATETIME(6)         NULL COMMENT 'set by revoke_lease: the holder may no longer renew',
     released_at DATETIME(6)         NULL COMMENT 'when the last holder released it',
     renewals    BIGINT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'heartbeats in the current term',
+    forgotten_at DATETIME(6)        NULL COMMENT 'set by forget_group: reports skip the group until a runner takes the lease again',
     PRIMARY KEY (name)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin
   COMMENT = 'Soloist leases: one row per lock';

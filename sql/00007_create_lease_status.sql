@@ -1,6 +1,7 @@
 -- The seed design's visible state, for people: one row per lock with its
 -- status (held, free or expired), holder, the holder's IP, token, and the
--- times that matter, all in database time (UTC).
+-- times that matter, all in database time (UTC). A forgotten group
+-- (forget_group) is left out until a runner takes its lease again.
 
 -- +goose Up
 CREATE VIEW lease_status AS
@@ -21,7 +22,8 @@ SELECT CONVERT(l.name USING utf8mb4) COLLATE utf8mb4_bin AS name,
           CEIL(TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), l.expires_at) / 1000), 0) AS expires_in_ms,
        l.revoked_at,
        l.released_at
-  FROM leases AS l;
+  FROM leases AS l
+ WHERE l.forgotten_at IS NULL;
 
 -- +goose Down
 DROP VIEW IF EXISTS lease_status;

@@ -15,7 +15,8 @@ DROP PROCEDURE IF EXISTS acquire_lease;
 --   * lock row missing          -> created and acquired with token 1
 --   * held by p_owner, live     -> renewed for p_ttl_ms from now, same token
 --   * free, or expired          -> acquired with token + 1 (the caller's own
---                                  expired lease too: it may have missed writes)
+--                                  expired lease too: it may have missed writes);
+--                                  a forgotten group (forget_group) is listed again
 --   * held by someone else      -> acquired = 0; the row describes that lease
 -- A revoked lease (revoke_lease) cannot be renewed and counts as held until it
 -- expires or its holder releases it. A lock with an allow-list (lease_hosts)
@@ -112,7 +113,8 @@ BEGIN
                 v_expires = v_now + INTERVAL p_ttl_ms * 1000 MICROSECOND;
             UPDATE leases
                SET holder = p_owner, token = v_token, acquired_at = v_now, renewed_at = v_now,
-                   expires_at = v_expires, revoked_at = NULL, released_at = NULL, renewals = 0
+                   expires_at = v_expires, revoked_at = NULL, released_at = NULL, renewals = 0,
+                   forgotten_at = NULL
              WHERE name = p_lock;
             -- Waits for transactions fenced by assert_lease on the old token.
             UPDATE lease_fences SET token = v_token WHERE name = p_lock;

@@ -9,7 +9,8 @@ DROP PROCEDURE IF EXISTS lease_report;
 -- lease_report: one row per group (lock), or only p_lock's when it is not
 -- NULL: what lease_status shows, with the group's allow-list and how many
 -- terms began in the last 24 hours. For `soloist status`, so that a user with
--- nothing but EXECUTE can see who leads.
+-- nothing but EXECUTE can see who leads. Like lease_status, it leaves out a
+-- forgotten group (forget_group) until a runner takes its lease again.
 CREATE PROCEDURE lease_report(IN p_lock LONGBLOB)
     READS SQL DATA
     SQL SECURITY DEFINER

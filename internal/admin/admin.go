@@ -1,7 +1,8 @@
 // Package admin calls the procedures operators use to steer the runners:
-// revoke_lease, force_release, repair_job, pause_job, resume_job, allow_host
-// and disallow_host. It is the one package that spells those calls; `soloist
-// release`, `repair`, `pause`, `resume`, `allow` and `disallow` use it. A database user needs nothing but
+// revoke_lease, force_release, repair_job, pause_job, resume_job, allow_host,
+// disallow_host, forget_job and forget_group. It is the one package that
+// spells those calls; `soloist release`, `repair`, `pause`, `resume`,
+// `allow`, `disallow` and `forget` use it. A database user needs nothing but
 // EXECUTE on soloist.AdminProcedures().
 //
 // Each function makes one call and returns the procedure's row. Errors come
@@ -26,6 +27,8 @@ const (
 	callResumeJob    = "CALL resume_job(?, ?)"
 	callAllowHost    = "CALL allow_host(?, ?)"
 	callDisallowHost = "CALL disallow_host(?, ?)"
+	callForgetJob    = "CALL forget_job(?, ?)"
+	callForgetGroup  = "CALL forget_group(?)"
 )
 
 // Revocation is what revoke_lease did.
@@ -144,4 +147,33 @@ func Allow(ctx context.Context, q store.Querier, group, host string) (hosts int6
 func Disallow(ctx context.Context, q store.Querier, group, host string) (hosts int64, revoked bool, err error) {
 	err = store.CallOne(ctx, q, callDisallowHost, []any{group, host}, &hosts, &revoked)
 	return hosts, revoked, err
+}
+
+// ForgetJob removes job from group, with its schedule and pause state, so
+// that reports stop listing it; its run history stays until it is pruned.
+// It returns false when the group had no such job. The database refuses
+// (SQLSTATE 45000) while the job has a run in progress. A runner that still
+// has the job brings it back at its next fire.
+func ForgetJob(ctx context.Context, q store.Querier, group, job string) (forgotten bool, err error) {
+	err = store.CallOne(ctx, q, callForgetJob, []any{group, job}, &forgotten)
+	return forgotten, err
+}
+
+// GroupForgotten is what forget_group did.
+type GroupForgotten struct {
+	// Forgotten is false when nothing was left of the group.
+	Forgotten bool
+	// Jobs and Hosts count the job and allow-list rows deleted.
+	Jobs, Hosts int64
+}
+
+// ForgetGroup removes group's jobs and allow-list and hides it from the
+// reports; its run history stays until it is pruned. The lease's row is
+// kept, so a runner that starts on the group again takes the lease with a
+// token greater than any before, and the group is listed again. The
+// database refuses (SQLSTATE 45000) while the group's lease is live.
+func ForgetGroup(ctx context.Context, q store.Querier, group string) (GroupForgotten, error) {
+	var g GroupForgotten
+	err := store.CallOne(ctx, q, callForgetGroup, []any{group}, &g.Forgotten, &g.Jobs, &g.Hosts)
+	return g, err
 }

@@ -169,13 +169,70 @@ everyone may compete again.`)
 	return nil
 }
 
+func forgetCommand(ctx context.Context, env *IO, args []string) error {
+	fs := newFlags("forget", "", `Remove a group, or one job of it, that no runner uses any more, so that
+status and the dashboard stop listing it. Its run history stays: a job's
+until the group's holder prunes it; a whole group's until a runner leads the
+group again (only a holder prunes), or a DBA deletes it.
+
+With --job, the job goes, with its pause. It is refused while the job has a
+run in progress. A runner that still has the job in its crontab brings it
+back at its next fire: remove it from the crontab first.
+
+Without --job, the whole group goes: its jobs and its allow-list. It is
+refused while the group's lease is live: stop the group's runners first, or
+end a dead holder's lease with release --force. The group's fencing tokens
+are kept: a runner that starts on it again takes the lease with a greater
+token than any before, and the group is listed again.`)
+	dsn := fs.dsnFlag()
+	group := fs.String("group", "", "the group (required: forgetting cannot be undone)")
+	job := fs.String("job", "", "forget only this job of the group")
+	if err := fs.parse(args, env); err != nil {
+		return err
+	}
+	if *group == "" {
+		return usagef("missing --group: the group to forget, or whose --job to forget")
+	}
+	if _, _, err := (target{group: *group, job: *job}).existing(ctx, *dsn, false); err != nil {
+		return err
+	}
+	what := fmt.Sprintf("group %q", *group)
+	if *job != "" {
+		what = fmt.Sprintf("job %q of group %q", *job, *group)
+	}
+	var jobGone bool
+	var g admin.GroupForgotten
+	if err := adminCall(ctx, env, *dsn, func(ctx context.Context, db *sql.DB) (err error) {
+		if *job != "" {
+			jobGone, err = admin.ForgetJob(ctx, db, *group, *job)
+			return err
+		}
+		g, err = admin.ForgetGroup(ctx, db, *group)
+		return err
+	}); err != nil {
+		return refusal(what, err)
+	}
+	if (*job != "" && !jobGone) || (*job == "" && !g.Forgotten) {
+		return fmt.Errorf("%s does not exist: check the name with soloist status", what)
+	}
+	if *job == "" {
+		what += fmt.Sprintf(" (%s, %s on its allow-list)", plural(g.Jobs, "job"), plural(g.Hosts, "host"))
+	}
+	if *job != "" {
+		fmt.Fprintf(env.Stdout, "forgot %s; its runs stay in soloist runs until the group's holder prunes them\n", what)
+		return nil
+	}
+	fmt.Fprintf(env.Stdout, "forgot %s; its runs stay in soloist runs: only a holder of the group prunes them\n", what)
+	return nil
+}
+
 func grantsCommand(_ context.Context, env *IO, args []string) error {
 	fs := newFlags("grants", "", `Print the GRANT statements for a database user of one role:
 
   runner    EXECUTE on the procedures a runner calls, and on the report
             procedures so that soloist status works with its credentials
   operator  EXECUTE on the report and admin procedures (status, runs,
-            release, pause, resume, allow, disallow)
+            release, repair, pause, resume, allow, disallow, forget)
   migrator  the DDL privileges soloist migrate and goose need
 
 Nothing is executed: review the statements and run them as an admin.`)

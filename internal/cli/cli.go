@@ -60,6 +60,7 @@ func commands() []command {
 		{"resume", "", "let a paused job fire again", resumeCommand},
 		{"allow", "", "add a host to a group's allow-list", allowCommand},
 		{"disallow", "", "remove a host from a group's allow-list", disallowCommand},
+		{"forget", "", "remove a group or job no runner uses any more; its runs stay", forgetCommand},
 		{"grants", "", "print the GRANT statements for a database user's role", grantsCommand},
 		{"version", "", "print the version", versionCommand},
 	}

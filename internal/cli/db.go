@@ -170,3 +170,14 @@ func explainConnect(cfg *mysql.Config, err error) error {
 // notMigrated turns "procedure does not exist" and "access denied" into
 // advice.
 func notMigrated(err error) error { return report.Explain(err) }
+
+// refusal is a procedure's refusal (SIGNAL SQLSTATE '45000') in its own words,
+// without the driver's "Error 1644 (45000):", prefixed by what was refused.
+// Any other error comes back as it is.
+func refusal(what string, err error) error {
+	var me *mysql.MySQLError
+	if dberr.Signalled(err, "") && errors.As(err, &me) {
+		return fmt.Errorf("%s: %s", what, me.Message)
+	}
+	return err
+}
