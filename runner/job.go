@@ -252,8 +252,11 @@ func parseSpec(schedule string) (cron.Schedule, error) {
 		return nil, fmt.Errorf("@reboot is not supported: a cluster has no single boot; run it from the service manager instead")
 	case strings.HasPrefix(spec, "@every"):
 		s, err := every.Parse(spec)
-		if err != nil {
+		if _, perr := time.ParseDuration(strings.TrimSpace(strings.TrimPrefix(spec, "@every"))); err != nil && perr != nil {
 			return nil, fmt.Errorf("schedule %q: @every wants a Go duration, such as 90s or 1h30m", schedule)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("schedule %q: %w", schedule, err)
 		}
 		sched = s
 	default:
