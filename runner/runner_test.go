@@ -259,7 +259,9 @@ func TestStepsDownInsideItsTrustWindowWhenTheDatabaseIsUnreachable(t *testing.T)
 	defer proxy.Close()
 	viaProxy := d.Open(t, func(c *mysql.Config) { c.Addr = proxy.Addr; c.Timeout = 300 * time.Millisecond })
 
-	const ttl = time.Second
+	// Long enough that a loaded machine does not end a's term before the
+	// fault does.
+	const ttl = 3 * time.Second
 	var lastRenewSent atomic.Int64 // unix nanos of the send of the last successful renewal
 	type cancelled struct {
 		at    time.Time
@@ -267,7 +269,9 @@ func TestStepsDownInsideItsTrustWindowWhenTheDatabaseIsUnreachable(t *testing.T)
 		fire  runner.Fire
 	}
 	stopped := make(chan cancelled, 10)
+	running := make(chan runner.Fire, 10)
 	job := runner.Job{Name: "long", Schedule: "@every 1s", Run: func(ctx context.Context, f runner.Fire) error {
+		running <- f
 		<-ctx.Done()
 		stopped <- cancelled{time.Now(), context.Cause(ctx), f}
 		return ctx.Err()
@@ -280,14 +284,31 @@ func TestStepsDownInsideItsTrustWindowWhenTheDatabaseIsUnreachable(t *testing.T)
 	a := startHooked(t, viaProxy, "g", []runner.Job{job}, hooks, runner.WithTTL(ttl), runner.WithOwner("10.0.0.1/a"))
 	a.waitLead(t, 5*time.Second)
 	b := startRunner(t, d.DB, "g", []runner.Job{job}, runner.WithTTL(ttl), runner.WithOwner("10.0.0.2/b"))
-	dbtest.WaitFor(t, 5*time.Second, "a to renew and run the job", func() bool {
-		return lastRenewSent.Load() != 0 && len(runs(t, d.DB, "g")) > 0
-	})
+	// A claimed run is not yet a running one: wait until a's job runs (on a
+	// loaded machine a's term can end between the two, and then its job
+	// never starts).
+	select {
+	case f := <-running:
+		if f.Owner != "10.0.0.1/a" {
+			t.Fatalf("the first run is %s's, want a's", f.Owner)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a's job did not start within 10s")
+	}
+	dbtest.WaitFor(t, 5*time.Second, "a to renew", func() bool { return lastRenewSent.Load() != 0 })
 
 	if err := proxy.Blackhole(); err != nil {
 		t.Fatal(err)
 	}
-	got := <-stopped
+	var got cancelled
+	select {
+	case got = <-stopped:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a's running job was not cancelled within 30s of losing the database")
+	}
+	if got.fire.Owner != "10.0.0.1/a" {
+		t.Fatalf("the first job cancelled is %s's, want a's", got.fire.Owner)
+	}
 	deadline := time.Unix(0, lastRenewSent.Load()).Add(ttl)
 	if !runner.LeaseLost(got.cause) {
 		t.Fatalf("a's job was cancelled with %v, want a lost lease", got.cause)
