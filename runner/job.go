@@ -62,6 +62,17 @@ type Job struct {
 	// Later fires are recorded as missed. Default: 1s for MissedSkip, 1h for
 	// MissedRunAll, none for MissedRunOnce.
 	StartingDeadline time.Duration
+
+	// Weight is the job's share of a runner's load in balanced mode
+	// ([WithBalance]): a job of weight 3 counts as three of weight 1.
+	// Default 1; at most 1000. Leader mode ignores it.
+	Weight int
+
+	// Hosts limits which runners may own the job in balanced mode: each
+	// entry is a whole owner or its leading '/'-separated fields, usually the
+	// host's IP ("10.0.0.11"), as the group allow-list reads them. Empty:
+	// any runner. Leader mode ignores it (use the group's allow-list).
+	Hosts []string
 }
 
 // Concurrency policy of a job.
@@ -142,8 +153,11 @@ const (
 
 // Fire is one scheduled fire of a job, handed to Job.Run.
 type Fire struct {
-	// Group is the group (lease name).
+	// Group is the group.
 	Group string
+	// Lease is the lease that Token belongs to, the one assert_lease checks:
+	// the group itself in leader mode, the job's own lease in balanced mode.
+	Lease string
 	// Job is the job's name.
 	Job string
 	// Time is the scheduled fire time, in UTC, by the database clock.
@@ -176,7 +190,7 @@ type Querier interface {
 // Outside a transaction (q a *sql.DB or *sql.Conn in autocommit) the check
 // holds only for the instant of the call: it fences nothing that follows.
 func (f Fire) AssertLease(ctx context.Context, q Querier) error {
-	return store.AssertLease(ctx, q, f.schema, f.Group, f.Token)
+	return store.AssertLease(ctx, q, f.schema, f.Lease, f.Token)
 }
 
 // SetOutput records text (for example the tail of a command's output) to
@@ -351,6 +365,17 @@ func compile(j Job) (*job, error) {
 	}
 	if j.Missed < MissedRunOnce || j.Missed > MissedRunAll {
 		return nil, fmt.Errorf("job %q: unknown missed-fire policy %d", j.Name, j.Missed)
+	}
+	if j.Weight == 0 {
+		j.Weight = 1
+	}
+	if j.Weight < 1 || j.Weight > 1000 {
+		return nil, fmt.Errorf("job %q: weight %d: must be 1 to 1000", j.Name, j.Weight)
+	}
+	for _, h := range j.Hosts {
+		if err := checkName("host", h, 255); err != nil {
+			return nil, fmt.Errorf("job %q: %w", j.Name, err)
+		}
 	}
 	if j.StartingDeadline == 0 {
 		switch j.Missed {

@@ -33,6 +33,7 @@ type config struct {
 	retention time.Duration
 	logger    *slog.Logger
 	hooks     Hooks
+	balance   bool
 }
 
 // WithOwner sets the runner's identity in the lease table. It must be unique
@@ -125,6 +126,19 @@ func WithLogger(l *slog.Logger) Option {
 			return errors.New("logger must not be nil")
 		}
 		c.logger = l
+		return nil
+	})
+}
+
+// WithBalance spreads the group's jobs across its live runners instead of
+// running them all on one leader: each job has its own lease, owned by one
+// runner at a time, and the runners share the jobs out evenly (by
+// Job.Weight, within Job.Hosts). Every runner of a group must use the same
+// mode; Run refuses to start when the group's live runners use the other.
+// See docs/design.md, "Balanced mode".
+func WithBalance() Option {
+	return optionFunc(func(c *config) error {
+		c.balance = true
 		return nil
 	})
 }

@@ -387,7 +387,7 @@ func (t *termRun) start(j *job, fire time.Time, runID int64) {
 	e := &execution{
 		job: j, cancel: cancel, started: time.Now(),
 		fire: Fire{
-			Group: t.r.group, Job: j.Name, Time: fire, Token: t.term.Token, Owner: t.r.cfg.owner,
+			Group: t.r.group, Lease: t.r.group, Job: j.Name, Time: fire, Token: t.term.Token, Owner: t.r.cfg.owner,
 			RunID: runID, schema: t.r.schema, out: &output{},
 		},
 	}
