@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/soloist-dev/soloist/internal/dberr"
 	"github.com/soloist-dev/soloist/internal/leadership"
@@ -63,6 +64,20 @@ type Hooks struct {
 	// RunsAbandoned follows a takeover that found runs of an earlier holder
 	// unfinished.
 	RunsAbandoned func(n int64)
+
+	// Balanced mode (WithBalance). Acquire then follows every attempt to
+	// take a job's lease, and Heartbeat every renewal of the runner with
+	// all its job leases; the leader hooks are not called.
+
+	// StartedOwning follows a job's lease taken.
+	StartedOwning func(job string, token uint64)
+	// StoppedOwning follows the end of a job's term, after its runs
+	// returned and its lease was released (cause as for StoppedLeading).
+	StoppedOwning func(job string, token uint64, cause error)
+	// Balanced follows every renewal: the group's live runners, the jobs
+	// this runner owns, and the jobs no live runner may own (their hosts
+	// name none).
+	Balanced func(members int, owned []string, unownable []string)
 }
 
 // New returns a runner for group (the lease name: 1 to 191 characters) on
@@ -115,6 +130,9 @@ func (r *Runner) update(replace bool, jobs []Job) error {
 		}
 		if _, dup := compiled[j.Name]; dup {
 			return fmt.Errorf("runner: job %q is defined twice", j.Name)
+		}
+		if n := utf8.RuneCountInString(r.group) + utf8.RuneCountInString(j.Name); r.cfg.balance && n > 190 {
+			return fmt.Errorf("runner: job %q: in balanced mode the group and job names together may have at most 190 characters (the job's own lease is named group/job); they have %d", j.Name, n)
 		}
 		compiled[j.Name] = c
 	}
@@ -186,6 +204,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil // stopped before it started
 		}
+		return err
+	}
+	if r.cfg.balance {
+		return r.runBalanced(ctx)
+	}
+	if err := r.join(ctx, false); err != nil || ctx.Err() != nil {
 		return err
 	}
 	h := r.cfg.hooks
