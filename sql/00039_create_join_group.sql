@@ -79,6 +79,7 @@ BEGIN
         VALUES (p_group, p_owner, v_now, v_now, v_now + INTERVAL p_ttl_ms * 1000 MICROSECOND)
         ON DUPLICATE KEY UPDATE renewed_at = v_now, expires_at = v_now + INTERVAL p_ttl_ms * 1000 MICROSECOND;
         SET v_members = v_members + 1;
+        UPDATE leases SET forgotten_at = NULL WHERE name = p_group AND forgotten_at IS NOT NULL; -- listed again
         DELETE FROM lease_members WHERE lease_name = p_group AND expires_at < v_now - INTERVAL 1 DAY;
     END IF;
     COMMIT;
