@@ -50,7 +50,7 @@ ends the process at once.`)
 	dsn := fs.dsnFlag()
 	o := runOptions{}
 	fs.StringVar(&o.crontab, "crontab", "", "the crontab file, if not given as the argument")
-	fs.StringVar(&o.group, "group", "default", "the group: runners with the same group share one lease and one set of jobs")
+	fs.StringVar(&o.group, "group", "default", "the group: runners with the same group share one set of jobs and, unless --balance, one lease")
 	fs.StringVar(&o.owner, "owner", "", "this runner's identity in the lease table (default IP/host/pid-random)")
 	fs.DurationVar(&o.ttl, "ttl", runner.DefaultTTL, "how long a lease lasts without a heartbeat; a dead holder is replaced within it")
 	fs.DurationVar(&o.interval, "interval", 0, "how often to poll and renew (default TTL/3, at most TTL/3)")
