@@ -217,6 +217,24 @@ func TestBalanceRenewRenewsOnlyTheCallersJobs(t *testing.T) {
 		t.Errorf("b's job z after a's renewal: %+v", r)
 	}
 
+	// A job lease an operator revoked is not renewed, and the answer shows
+	// no holder, so that its owner steps down.
+	if _, err := db.Exec("CALL revoke_lease('g/y')"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err = balanceRenew(t, db, "g", a, 900000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.kind == "job" && r.name == "y" && (r.holder != "" || r.expiresInMs > 600000) {
+			t.Errorf("a revoked job lease after its owner's renewal: %+v", r)
+		}
+		if r.kind == "job" && r.name == "x" && r.expiresInMs != 900000 {
+			t.Errorf("a's job x after a's renewal for 900 s: %+v", r)
+		}
+	}
+
 	// declare_jobs records weights and hosts; member_report counts each
 	// runner's jobs.
 	if _, err := db.Exec(`CALL declare_jobs('g', ?, '[{"name":"x","schedule":"@hourly","weight":3,"hosts":"10.0.0.1"},{"name":"y","weight":1,"hosts":""}]')`, a); err != nil {

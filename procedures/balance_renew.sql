@@ -8,9 +8,12 @@
 -- Result, one row per live member and one per job lease of the group:
 --   kind           'member' or 'job'
 --   name           the member's owner, or the job's name
---   holder         a job's live holder (NULL: free or expired)
+--   holder         a job's live holder (NULL: free, expired, or revoked by
+--                  an operator: a revoked lease counts as held until it
+--                  expires, but its holder must step down)
 --   token          a job lease's current token (0 for a member)
---   expires_in_ms  until the member or the job's lease expires (0: gone)
+--   expires_in_ms  until the member or the job's lease expires (0: gone);
+--                  for a lease the call renewed, exactly p_ttl_ms
 -- A job lease that the caller held but that is not in the answer under its
 -- holder and token was lost: the runner ends that job's term.
 -- Fails with 45000 when the group's own lease is held (it runs in leader
@@ -64,7 +67,7 @@ BEGIN
      WHERE m.lease_name = p_group AND m.expires_at > v_now
     UNION ALL
     SELECT 'job', CONVERT(l.job USING utf8mb4),
-           IF(l.expires_at > v_now, CONVERT(l.holder USING utf8mb4), NULL), l.token,
+           IF(l.expires_at > v_now AND l.revoked_at IS NULL, CONVERT(l.holder USING utf8mb4), NULL), l.token,
            IF(l.holder IS NOT NULL AND l.expires_at > v_now,
               CEIL(TIMESTAMPDIFF(MICROSECOND, v_now, l.expires_at) / 1000), 0)
       FROM leases AS l

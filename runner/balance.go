@@ -93,49 +93,50 @@ func (b *balancer) loop(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	again := retry.Backoff{Min: 20 * time.Millisecond, Max: r.cfg.interval / 4}
-	var fatal error
+	var (
+		fatal     error
+		nextRound time.Time // zero: now
+		done      = ctx.Done()
+	)
 	for {
 		select {
 		case <-timer.C:
 		case <-r.changed:
 			b.jobsChanged()
 			continue // the timer still runs
-		case <-ctx.Done():
-			if !b.stopping {
-				b.stop()
-			}
-			// keep renewing while the jobs wind down
-		}
-		if b.stopping && len(b.owned) == 0 {
-			b.leave()
-			return fatal
-		}
-		next, err := b.round()
-		if errors.Is(err, ErrModeConflict) {
-			b.log.Error("stopping: the group runs in the other mode now", "err", err)
-			fatal = err
+		case <-done:
+			done = nil
 			b.stop()
 		}
-		if err != nil {
-			next = time.Now().Add(again.Next())
-		} else {
-			again.Reset()
-		}
 		if b.stopping {
+			// Keep renewing while the jobs wind down; leave when they have.
 			b.reap()
 			if len(b.owned) == 0 {
+				r.owned.Store(nil)
 				b.leave()
 				return fatal
 			}
-			next = time.Now().Add(min(time.Until(next), 50*time.Millisecond))
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
+		if !time.Now().Before(nextRound) {
+			next, err := b.round()
+			switch {
+			case errors.Is(err, ErrModeConflict):
+				b.log.Error("stopping: the group runs in the other mode now", "err", err)
+				fatal, done = err, nil
+				b.stop()
+				nextRound = time.Now().Add(again.Next())
+			case err != nil:
+				nextRound = time.Now().Add(again.Next())
 			default:
+				again.Reset()
+				nextRound = next
 			}
 		}
-		timer.Reset(max(time.Until(next), 0))
+		wake := nextRound
+		if b.stopping {
+			wake = time.Now().Add(min(time.Until(wake), 50*time.Millisecond))
+		}
+		timer.Reset(max(time.Until(wake), 0))
 	}
 }
 
@@ -164,10 +165,12 @@ func (b *balancer) round() (next time.Time, err error) {
 	for _, j := range g.Jobs {
 		holders[j.Job] = j
 	}
-	deadline := sent.Add(r.cfg.ttl - r.cfg.margin)
 	for name, o := range b.owned {
-		if h, ok := holders[name]; ok && h.Holder == r.cfg.owner && h.Token == o.term.Token && h.ExpiresIn > 0 {
-			o.term.Extend(deadline)
+		if h, ok := holders[name]; ok && h.Holder == r.cfg.owner && h.Token == o.term.Token && h.ExpiresIn > r.cfg.margin {
+			// The database's clock read the expiry after the send, so the
+			// lease lasts at least ExpiresIn from the send: for a renewed
+			// lease exactly the TTL.
+			o.term.Extend(sent.Add(h.ExpiresIn - r.cfg.margin))
 			continue
 		}
 		o.term.Refused()
@@ -212,6 +215,11 @@ func (b *balancer) round() (next time.Time, err error) {
 	// Take the free jobs that are this runner's, and any left free too long.
 	b.unownable = b.unownable[:0]
 	now := time.Now()
+	for name := range b.freeSince {
+		if _, ok := jobs[name]; !ok {
+			delete(b.freeSince, name)
+		}
+	}
 	for _, j := range list {
 		name := j.Name
 		if target[name] == "" {
@@ -230,10 +238,15 @@ func (b *balancer) round() (next time.Time, err error) {
 		if target[name] != r.cfg.owner && !overdue {
 			continue
 		}
+		if time.Since(sent) > r.cfg.interval/2 {
+			continue // the rest at the next round: the renewal must not wait
+		}
 		b.acquire(name)
 	}
+	owned := slices.Sorted(maps.Keys(b.owned))
+	r.owned.Store(&owned)
 	if h := r.cfg.hooks.Balanced; h != nil {
-		h(len(members), slices.Sorted(maps.Keys(b.owned)), slices.Clone(b.unownable))
+		h(len(members), slices.Clone(owned), slices.Clone(b.unownable))
 	}
 	return sent.Add(r.cfg.interval), nil
 }

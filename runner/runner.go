@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,7 @@ type Runner struct {
 
 	schema  string // the database the procedures live in, learned by Run
 	leading atomic.Uint64
+	owned   atomic.Pointer[[]string] // balanced mode: the jobs owned now
 	running atomic.Bool
 	closed  atomic.Bool
 	bg      sync.WaitGroup // outcome reports that outlive a term
@@ -182,6 +184,15 @@ func (r *Runner) SafetyMargin() time.Duration { return r.cfg.margin }
 func (r *Runner) Leading() (token uint64, ok bool) {
 	t := r.leading.Load()
 	return t, t != 0
+}
+
+// Owned lists the jobs this runner owns now, in balanced mode
+// ([WithBalance]), sorted; nil in leader mode or before Run.
+func (r *Runner) Owned() []string {
+	if p := r.owned.Load(); p != nil {
+		return slices.Clone(*p)
+	}
+	return nil
 }
 
 // Run competes for the group's lease until ctx is cancelled, running the
