@@ -26,9 +26,9 @@ var (
 	nameParams = map[string]bool{"p_lock": true, "p_group": true, "p_owner": true, "p_job": true, "p_host": true, "p_schedule": true}
 	// Parameters that may be NULL: filters of the reports, optional values.
 	nullable = map[string]map[string]bool{
-		"claim_fire": {"p_next_ms": true, "p_message": true},
-		"finish_run": {"p_message": true, "p_output": true},
-		"run_report": {"p_lock": true, "p_job": true, "p_problems": true},
+		"claim_fire":    {"p_next_ms": true, "p_message": true},
+		"finish_run":    {"p_message": true, "p_output": true},
+		"run_report":    {"p_lock": true, "p_job": true, "p_problems": true},
 		"member_report": {"p_lock": true},
 	}
 	millisParams = map[string]bool{"p_ttl_ms": true, "p_wait_ms": true, "p_keep_ms": true, "p_fire_ms": true, "p_limit": true}
