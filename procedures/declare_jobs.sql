@@ -30,7 +30,12 @@ BEGIN
     CALL check_text_arg('p_group', p_group, 191);
     CALL check_text_arg('p_owner', p_owner, 255);
     CALL check_owner(p_owner);
-    IF p_jobs IS NULL OR JSON_VALID(p_jobs) = 0 OR JSON_TYPE(p_jobs) <> 'ARRAY' THEN
+    -- Two IFs: SQL does not promise to stop at the first true OR, and
+    -- MySQL's JSON_TYPE fails (3141) on text that is not JSON.
+    IF p_jobs IS NULL OR JSON_VALID(p_jobs) = 0 THEN
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_jobs must be a JSON array';
+    END IF;
+    IF JSON_TYPE(p_jobs) <> 'ARRAY' THEN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_jobs must be a JSON array';
     END IF;
     SET timestamp = DEFAULT;
