@@ -2,6 +2,7 @@ package runner_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -111,7 +112,17 @@ func TestBalancedRunnersShareTheJobsAndEachFireRunsOnce(t *testing.T) {
 		defer book.mu.Unlock()
 		return len(book.leases) == 6
 	})
-	for _, s := range rs {
+
+	// A runner that stops hands its jobs over: the other two own three each.
+	rs[2].stop(t)
+	own.mu.Lock()
+	delete(own.owned, "127.0.0.1/r2")
+	own.mu.Unlock()
+	dbtest.WaitFor(t, 30*time.Second, "two runners to own three jobs each", func() bool {
+		c := own.counts()
+		return c["127.0.0.1/r0"] == 3 && c["127.0.0.1/r1"] == 3
+	})
+	for _, s := range rs[:2] {
 		s.stop(t)
 	}
 	book.mu.Lock()
@@ -189,4 +200,34 @@ func TestAGroupRunsInOneModeAtATime(t *testing.T) {
 	}
 	t.Logf("leader-mode runner refused: %v", err)
 	_ = balanced
+}
+
+func TestAJobNoLiveRunnerMayOwnIsReported(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDatabase(t)
+	book := newFireBook()
+	pinned := book.job("pinned", time.Millisecond)
+	pinned.Hosts = []string{"10.9.9.9"}
+	heavy := book.job("heavy", time.Millisecond)
+	heavy.Weight = 5
+	var mu sync.Mutex
+	var unownable, owned []string
+	hooks := runner.Hooks{Balanced: func(_ int, o, u []string) {
+		mu.Lock()
+		defer mu.Unlock()
+		owned, unownable = o, u
+	}}
+	startHooked(t, d.DB, "g", []runner.Job{pinned, heavy}, hooks,
+		runner.WithBalance(), runner.WithOwner("127.0.0.1/only"), runner.WithTTL(3*time.Second), runner.WithInterval(500*time.Millisecond))
+	dbtest.WaitFor(t, 20*time.Second, "the runner to own heavy and report pinned", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Equal(owned, []string{"heavy"}) && slices.Equal(unownable, []string{"pinned"})
+	})
+	var weight int
+	var hosts sql.NullString
+	if err := d.DB.QueryRow("SELECT weight, hosts FROM jobs WHERE lease_name = 'g' AND name = 'pinned'").Scan(&weight, &hosts); err != nil ||
+		weight != 1 || hosts.String != "10.9.9.9" {
+		t.Fatalf("pinned as declared: weight %d hosts %v (%v)", weight, hosts, err)
+	}
 }
