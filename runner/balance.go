@@ -27,6 +27,12 @@ import (
 // between their runs. Each owned job runs as a term of its own lease, with
 // the same trust window, claims and fencing as a leader's term.
 
+// expirySlack is how long after another runner's lease should have expired
+// the next round looks: the expiry was measured from the send of the call,
+// so the lease has ended by then but for the call's one-way latency, and a
+// round that comes a little early looks again.
+const expirySlack = 10 * time.Millisecond
+
 // ownedJob is a job whose lease this runner holds.
 type ownedJob struct {
 	term     *leadership.Term
@@ -248,7 +254,33 @@ func (b *balancer) round() (next time.Time, err error) {
 	if h := r.cfg.hooks.Balanced; h != nil {
 		h(len(members), slices.Clone(owned), slices.Clone(b.unownable))
 	}
-	return sent.Add(r.cfg.interval), nil
+	return b.nextRound(sent, g), nil
+}
+
+// nextRound is when the next round is due: an interval after this one, or
+// just after the soonest expiry of another runner's membership or job lease
+// if that comes first. A live runner renews every interval, so its expiries
+// stay more than an interval ahead; only a runner that stopped renewing
+// brings a round forward, and its jobs are taken as soon as its leases end,
+// not up to an interval later.
+func (b *balancer) nextRound(sent time.Time, g store.Group) time.Time {
+	next := sent.Add(b.r.cfg.interval)
+	soonest := func(left time.Duration) {
+		if at := sent.Add(left + expirySlack); at.Before(next) {
+			next = at
+		}
+	}
+	for _, m := range g.Members {
+		if m.Owner != b.r.cfg.owner {
+			soonest(m.ExpiresIn)
+		}
+	}
+	for _, j := range g.Jobs {
+		if j.Holder != "" && j.Holder != b.r.cfg.owner {
+			soonest(j.ExpiresIn)
+		}
+	}
+	return next
 }
 
 // acquire tries to take a job's lease and, if it does, starts its term.
