@@ -177,7 +177,7 @@ func TestDashboardShowsALiveGroup(t *testing.T) {
 
 	t.Run("TheFragmentIsThePagesLivePart", func(t *testing.T) {
 		r := get(t, srv.URL+"/fragment?window=15m")
-		if r.code != http.StatusOK || strings.Contains(r.body, "<html") || !strings.Contains(r.body, `<tr class="group" data-group="app">`) {
+		if r.code != http.StatusOK || strings.Contains(r.body, "<html") || !strings.Contains(r.body, `<tr class="group" data-group="app" data-mode="leader">`) {
 			t.Fatalf("GET /fragment: %d\n%s", r.code, r.body)
 		}
 		if !strings.Contains(r.body, `<a href="?window=15m" class="current"`) {
