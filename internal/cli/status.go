@@ -140,8 +140,7 @@ func printStatus(w io.Writer, st *Status) {
 
 	if len(unownable) > 0 {
 		fmt.Fprintln(w)
-		fmt.Fprintf(w, "%s THAT NO LIVE RUNNER MAY OWN: they do not run until a runner on one of their hosts joins\n",
-			strings.ToUpper(plural(int64(len(unownable)), "job")))
+		fmt.Fprintln(w, "JOBS NO LIVE RUNNER MAY OWN: nothing runs them until a runner on one of their hosts joins")
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "GROUP\tJOB\tHOSTS")
 		for _, line := range unownable {
@@ -157,8 +156,9 @@ func printStatus(w io.Writer, st *Status) {
 	}
 }
 
-// jobOwner is who runs a job now, with the token it runs under: in leader
-// mode the group's holder, in balanced mode the owner of the job's own lease.
+// jobOwner is who runs a job now: in leader mode the group's holder (the
+// groups table names it), in balanced mode the owner of the job's own lease
+// with its token.
 func jobOwner(g Group, j Job) string {
 	switch {
 	case j.Unownable:
@@ -167,8 +167,8 @@ func jobOwner(g Group, j Job) string {
 		return fmt.Sprintf("%s #%d", *j.Owner, *j.OwnerTok)
 	case g.Mode == report.ModeBalanced:
 		return "none yet"
-	case g.Status == "held" && g.Holder != nil:
-		return fmt.Sprintf("%s #%d (leader)", *g.Holder, g.Token)
+	case g.Status == "held":
+		return "the leader"
 	}
 	return "-"
 }

@@ -80,7 +80,7 @@ type runnerRow struct {
 type jobRow struct {
 	Group, Name, Schedule string
 	Paused                bool
-	Owner                 string // who runs it now, with its token: the leader, or the job's owner
+	Owner                 string // who runs it now: the leader, or the job's owner with its token
 	Unownable             bool   // no live runner may own it
 	Hosts                 string
 	LastFire, LastAgo     string
@@ -243,8 +243,8 @@ func jobRowOf(g report.Group, j report.Job, now time.Time) jobRow {
 		row.Owner = fmt.Sprintf("%s #%d", *j.Owner, *j.OwnerTok)
 	case g.Mode == report.ModeBalanced:
 		row.Owner = "none yet"
-	case g.Status == "held" && g.Holder != nil:
-		row.Owner = fmt.Sprintf("%s #%d (leader)", *g.Holder, g.Token)
+	case g.Status == "held":
+		row.Owner = "the leader"
 	}
 	if j.LastFire != nil {
 		row.LastFire, row.LastAgo = dateClock(*j.LastFire, now), durText(now.Sub(*j.LastFire))+" ago"
