@@ -31,17 +31,7 @@ func startBalanced(t *testing.T, db *sql.DB, owner string) (stop func()) {
 	if err := r.Add(runner.Job{Name: "pinned", Schedule: "@every 1s", Hosts: []string{"10.0.0.9"}, Run: noop}); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := r.Run(ctx); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	stop = func() { cancel(); <-done }
-	t.Cleanup(stop)
-	return stop
+	return run(t, r)
 }
 
 func TestDashboardShowsABalancedGroup(t *testing.T) {

@@ -241,29 +241,44 @@ func termSpans(g report.Group, terms []report.Term, now time.Time) []span {
 		own = append(own, report.Term{Group: g.Name, Token: g.Token, Holder: *g.Holder, AcquiredAt: *g.AcquiredAt})
 	}
 	spans := make([]span, 0, len(own))
-	for i, t := range own {
-		s := span{Term: t}
-		switch {
-		case t.EndedAt != nil:
-			s.end, s.endText = *t.EndedAt, clockOf(*t.EndedAt)
-			if t.EndReason != nil {
-				s.endText += " (" + *t.EndReason + ")"
+	for i := range own {
+		spans = append(spans, spanOf(own, i, now, func(t report.Term) (time.Time, string, bool) {
+			switch {
+			case t.Token == g.Token && g.Status == "expired" && g.ExpiresAt != nil:
+				return *g.ExpiresAt, clockOf(*g.ExpiresAt) + " (expired)", true
+			case t.Token == g.Token && g.Status == "free" && g.ReleasedAt != nil:
+				return *g.ReleasedAt, clockOf(*g.ReleasedAt) + " (released)", true
 			}
-		case i+1 < len(own): // not closed, yet followed: ended by the next one
-			s.end, s.endText = own[i+1].AcquiredAt, clockOf(own[i+1].AcquiredAt)
-		case t.Token == g.Token && g.Status == "expired" && g.ExpiresAt != nil:
-			s.end, s.endText = *g.ExpiresAt, clockOf(*g.ExpiresAt)+" (expired)"
-		case t.Token == g.Token && g.Status == "free" && g.ReleasedAt != nil:
-			s.end, s.endText = *g.ReleasedAt, clockOf(*g.ReleasedAt)+" (released)"
-		default:
-			s.end, s.endText = now, "now"
-		}
-		if s.end.After(now) {
-			s.end = now
-		}
-		spans = append(spans, s)
+			return time.Time{}, "", false
+		}))
 	}
 	return spans
+}
+
+// spanOf is term i of one lease's terms (by token) with its end: when it
+// ended; if it did not, when the next began; for the last, what lastEnd
+// says, or now when it says nothing (ok false): the term lasts.
+func spanOf(terms []report.Term, i int, now time.Time, lastEnd func(report.Term) (end time.Time, text string, ok bool)) span {
+	t := terms[i]
+	s := span{Term: t}
+	switch {
+	case t.EndedAt != nil:
+		s.end, s.endText = *t.EndedAt, clockOf(*t.EndedAt)
+		if t.EndReason != nil {
+			s.endText += " (" + *t.EndReason + ")"
+		}
+	case i+1 < len(terms): // not closed, yet followed: ended by the next one
+		s.end, s.endText = terms[i+1].AcquiredAt, clockOf(terms[i+1].AcquiredAt)
+	default:
+		var ok bool
+		if s.end, s.endText, ok = lastEnd(t); !ok {
+			s.end, s.endText = now, "now"
+		}
+	}
+	if s.end.After(now) {
+		s.end = now
+	}
+	return s
 }
 
 // runStart is where a run's mark begins: when it started, or for a missed

@@ -123,29 +123,16 @@ func jobSpans(g report.Group, terms []report.Term, now time.Time) []jobSpan {
 		own := byJob[job]
 		sort.Slice(own, func(a, b int) bool { return own[a].Token < own[b].Token })
 		for i, t := range own {
-			s := jobSpan{span: span{Term: t}, startText: clockOf(t.AcquiredAt)}
+			s := jobSpan{startText: clockOf(t.AcquiredAt)}
 			if t.AcquiredAt.IsZero() {
 				s.startText = "more than a day ago"
 			}
-			tok, live := current[job]
-			switch {
-			case t.EndedAt != nil:
-				s.end, s.endText = *t.EndedAt, clockOf(*t.EndedAt)
-				if t.EndReason != nil {
-					s.endText += " (" + *t.EndReason + ")"
+			s.span = spanOf(own, i, now, func(t report.Term) (time.Time, string, bool) {
+				if tok, live := current[job]; !(live && tok == t.Token) && !expired[t.Holder].IsZero() {
+					return expired[t.Holder], clockOf(expired[t.Holder]) + " (expired)", true
 				}
-			case i+1 < len(own):
-				s.end, s.endText = own[i+1].AcquiredAt, clockOf(own[i+1].AcquiredAt)
-			case live && tok == t.Token:
-				s.end, s.endText = now, "now"
-			case !expired[t.Holder].IsZero():
-				s.end, s.endText = expired[t.Holder], clockOf(expired[t.Holder])+" (expired)"
-			default:
-				s.end, s.endText = now, "now"
-			}
-			if s.end.After(now) {
-				s.end = now
-			}
+				return time.Time{}, "", false
+			})
 			spans = append(spans, s)
 		}
 	}

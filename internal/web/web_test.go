@@ -43,6 +43,12 @@ func startRunner(t *testing.T, db *sql.DB, owner string) (r *runner.Runner, stop
 	if err != nil {
 		t.Fatal(err)
 	}
+	return r, run(t, r)
+}
+
+// run runs r until the test ends or stop.
+func run(t *testing.T, r *runner.Runner) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -53,7 +59,7 @@ func startRunner(t *testing.T, db *sql.DB, owner string) (r *runner.Runner, stop
 	}()
 	stop = func() { cancel(); <-done }
 	t.Cleanup(stop)
-	return r, stop
+	return stop
 }
 
 // serve serves the routes of `soloist dashboard` on db.
