@@ -133,8 +133,18 @@ func TestDashboardShowsALiveGroup(t *testing.T) {
 	startRunner(t, d.DB, "10.0.0.2/web-2")
 	srv, _ := serve(t, d.DB)
 	dbtest.WaitFor(t, 10*time.Second, "a failed run", func() bool {
-		for _, r := range apiStatus(t, srv.URL).Runs {
-			if r.Outcome == "failed" {
+		// A read is several calls: a run that began after the read took the
+		// database's time is in its runs, but not yet in its jobs or on its
+		// timeline. Wait for a read that has the failure everywhere.
+		st := apiStatus(t, srv.URL)
+		failed := false
+		for _, g := range st.Status.Groups {
+			for _, j := range g.Jobs {
+				failed = failed || j.Name == "flaky" && j.LastOutcome != nil && *j.LastOutcome == "failed"
+			}
+		}
+		for _, r := range st.Runs {
+			if failed && r.Outcome == "failed" && r.StartedAt != nil && !r.StartedAt.After(st.DatabaseTime) {
 				return true
 			}
 		}
