@@ -181,6 +181,17 @@ func (b *balancer) round() (next time.Time, err error) {
 		}
 		o.term.Refused()
 	}
+	// A lease the database says this runner holds, with no term here: an
+	// acquire_job whose answer was lost. Renewing it would keep the job from
+	// everyone; give it back, and let the assignment decide again.
+	for _, h := range g.Jobs {
+		if _, ok := b.owned[h.Job]; !ok && h.Holder == r.cfg.owner {
+			b.log.Warn("releasing a job lease this runner holds without running the job (an answer was lost)", "job", h.Job, "token", h.Token)
+			b.release(store.JobLease(r.group, h.Job), h.Token)
+			h.Holder = ""
+			holders[h.Job] = h
+		}
+	}
 	if b.stopping {
 		return sent.Add(r.cfg.interval), nil
 	}
@@ -193,7 +204,7 @@ func (b *balancer) round() (next time.Time, err error) {
 		members = append(members, r.cfg.owner)
 	}
 	owners := map[string]string{}
-	for _, h := range g.Jobs {
+	for _, h := range holders {
 		if h.Holder != "" {
 			owners[h.Job] = h.Holder
 		}
@@ -317,11 +328,14 @@ func (b *balancer) acquire(name string) {
 		// The first prune comes at a random point of the hour, so that the
 		// group's jobs do not all prune at once.
 		r.newTermRun(term, lease, name, o.handover, o.changed, log).run(rand.N(pruneEvery))
+		// End the term before the release, so that a round that no longer
+		// finds the lease does not take the release for a loss.
+		valid := term.Valid()
+		term.End(leadership.ErrSteppedDown) // no-op if it ended already
 		released := false
-		if term.Valid() {
+		if valid {
 			released = b.release(lease, l.Token)
 		}
-		term.End(leadership.ErrSteppedDown) // no-op if it ended already
 		cause := context.Cause(term.Context())
 		log.Info("no longer owning the job", "cause", cause, "released", released)
 		if h := r.cfg.hooks.StoppedOwning; h != nil {

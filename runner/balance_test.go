@@ -231,3 +231,28 @@ func TestAJobNoLiveRunnerMayOwnIsReported(t *testing.T) {
 		t.Fatalf("pinned as declared: weight %d hosts %v (%v)", weight, hosts, err)
 	}
 }
+
+// TestALeaseHeldWithoutATermIsGivenBack: the database says the runner holds
+// a job's lease that it never learnt it took (the answer of acquire_job was
+// lost). The runner releases it instead of renewing it for ever, and the job
+// runs under a new token.
+func TestALeaseHeldWithoutATermIsGivenBack(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDatabase(t)
+	const owner = "127.0.0.1/orphan"
+	if _, err := d.DB.Exec("CALL join_group('g', ?, 'balanced', 60000)", owner); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.DB.Exec("CALL acquire_job('g', ?, 'tick', 60000)", owner); err != nil {
+		t.Fatal(err)
+	}
+	book := newFireBook()
+	startRunner(t, d.DB, "g", []runner.Job{book.job("tick", time.Millisecond)},
+		runner.WithBalance(), runner.WithOwner(owner), runner.WithTTL(3*time.Second), runner.WithInterval(500*time.Millisecond))
+	dbtest.WaitFor(t, 20*time.Second, "tick to run under a new token", func() bool {
+		book.mu.Lock()
+		defer book.mu.Unlock()
+		ts := book.tokens["tick"]
+		return len(ts) > 0 && ts[0] == 2
+	})
+}
