@@ -33,6 +33,10 @@ import (
 // round that comes a little early looks again.
 const expirySlack = 10 * time.Millisecond
 
+// keepFor is how many TTLs a runner keeps a job it took for a runner that
+// left it free before it offers the job to that runner again.
+const keepFor = 10
+
 // ownedJob is a job whose lease this runner holds.
 type ownedJob struct {
 	term     *leadership.Term
@@ -42,16 +46,27 @@ type ownedJob struct {
 	handing  bool
 }
 
+// kept is a job taken for a runner that did not take it.
+type kept struct {
+	from  string
+	until time.Time
+}
+
 // balancer is the loop of a runner in balanced mode.
 type balancer struct {
 	r     *Runner
 	log   *slog.Logger
 	owned map[string]*ownedJob
 	// freeSince is when this runner first saw each job free and not its to
-	// take: a job that stays free for two intervals is taken by whoever has
-	// it, so that a job only some runners know (a crontab being rolled out)
-	// or an assignment seen differently never leaves it unowned.
+	// take. A job that stays free for a whole TTL although its runner is
+	// live (a job only some runners know, while a crontab is rolled out) is
+	// taken by the runner the assignment would pick without that one, so
+	// that it is never left unowned, and a runner that is only slow to take
+	// its jobs does not lose them.
 	freeSince map[string]time.Time
+	// kept are jobs taken that way, with the runner that did not take them
+	// and until when this runner keeps them rather than hand them back.
+	kept      map[string]kept
 	declared  map[string]*job // the jobs as last declared
 	stopping  bool
 	unownable []string
@@ -62,7 +77,7 @@ func (r *Runner) runBalanced(ctx context.Context) error {
 	if err := r.join(ctx, true); err != nil {
 		return err
 	}
-	b := &balancer{r: r, log: r.cfg.logger, owned: map[string]*ownedJob{}, freeSince: map[string]time.Time{}}
+	b := &balancer{r: r, log: r.cfg.logger, owned: map[string]*ownedJob{}, freeSince: map[string]time.Time{}, kept: map[string]kept{}}
 	r.cfg.logger.Info("runner started in balanced mode", "ttl", r.cfg.ttl, "interval", r.cfg.interval,
 		"safety_margin", r.cfg.margin, "jobs", len(r.snapshotJobs()))
 	err := b.loop(ctx)
@@ -220,8 +235,12 @@ func (b *balancer) round() (next time.Time, err error) {
 	}
 	target := balance.Assign(members, list, owners)
 
-	// Hand over what should move (or is no longer a job here), between runs.
+	// Hand over what should move (or is no longer a job here), between runs,
+	// but not back to a runner that left it free.
 	for name, o := range b.owned {
+		if k, ok := b.kept[name]; ok && k.from == target[name] && time.Now().Before(k.until) {
+			continue
+		}
 		if _, ok := jobs[name]; (!ok || target[name] != r.cfg.owner) && !o.handing {
 			b.log.Info("handing the job over", "job", name, "to", target[name])
 			o.handing = true
@@ -251,14 +270,18 @@ func (b *balancer) round() (next time.Time, err error) {
 			b.freeSince[name] = now
 			since = now
 		}
-		overdue := now.Sub(since) >= 2*r.cfg.interval && balance.Eligible(r.cfg.owner, j.Hosts)
-		if target[name] != r.cfg.owner && !overdue {
+		fallback := target[name] != r.cfg.owner && now.Sub(since) >= r.cfg.ttl && b.fallback(members, list, owners, name, target[name])
+		if target[name] != r.cfg.owner && !fallback {
 			continue
 		}
 		if time.Since(sent) > r.cfg.interval/2 {
 			continue // the rest at the next round: the renewal must not wait
 		}
-		b.acquire(name)
+		if b.acquire(name) && fallback {
+			b.log.Warn("took a job that the runner it was given to left free for a TTL; is the job in its crontab?",
+				"job", name, "runner", target[name])
+			b.kept[name] = kept{from: target[name], until: now.Add(keepFor * r.cfg.ttl)}
+		}
 	}
 	owned := slices.Sorted(maps.Keys(b.owned))
 	r.owned.Store(&owned)
@@ -294,8 +317,20 @@ func (b *balancer) nextRound(sent time.Time, g store.Group) time.Time {
 	return next
 }
 
-// acquire tries to take a job's lease and, if it does, starts its term.
-func (b *balancer) acquire(name string) {
+// fallback reports whether this runner is the one to take job, free for a
+// TTL although the assignment gives it to the live runner absent: the
+// assignment without that runner gives it here.
+func (b *balancer) fallback(members []string, jobs []balance.Job, owners map[string]string, job, absent string) bool {
+	if absent == "" {
+		return false // no live runner may own it: nobody takes it
+	}
+	others := slices.DeleteFunc(slices.Clone(members), func(m string) bool { return m == absent })
+	return balance.Assign(others, jobs, owners)[job] == b.r.cfg.owner
+}
+
+// acquire tries to take a job's lease and, if it does, starts its term and
+// reports true.
+func (b *balancer) acquire(name string) bool {
 	r := b.r
 	ctx, cancel := context.WithTimeout(context.Background(), r.callTimeout())
 	sent := time.Now()
@@ -306,12 +341,12 @@ func (b *balancer) acquire(name string) {
 	}
 	switch {
 	case err != nil && dberr.IsConflict(err):
-		return
+		return false
 	case err != nil:
 		b.log.Warn("taking a job failed", "job", name, "err", err)
-		return
+		return false
 	case !l.Acquired:
-		return
+		return false
 	}
 	delete(b.freeSince, name)
 	term := leadership.NewTerm(l.Token, sent.Add(r.cfg.ttl-r.cfg.margin))
@@ -342,6 +377,7 @@ func (b *balancer) acquire(name string) {
 			h(name, l.Token, cause)
 		}
 	}()
+	return true
 }
 
 // release gives a job's lease up, with a few tries.

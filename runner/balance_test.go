@@ -256,3 +256,47 @@ func TestALeaseHeldWithoutATermIsGivenBack(t *testing.T) {
 		return len(ts) > 0 && ts[0] == 2
 	})
 }
+
+// TestAJobOnlySomeRunnersHaveStillRuns: while a crontab is rolled out, one
+// runner has a job the other lacks. The assignment may give it to the one
+// that lacks it; after a TTL free, the other takes it, and keeps it rather
+// than hand it back.
+func TestAJobOnlySomeRunnersHaveStillRuns(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDatabase(t)
+	book := newFireBook()
+	common := []runner.Job{book.job("a", time.Millisecond), book.job("b", time.Millisecond)}
+	var jobs []runner.Job
+	for i := range 6 {
+		jobs = append(jobs, book.job(fmt.Sprintf("new-%d", i), time.Millisecond))
+	}
+	var mu sync.Mutex
+	rounds := map[string]int{} // new job -> rounds in a row the new runner owned it
+	hooks := runner.Hooks{Balanced: func(_ int, owned, _ []string) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, j := range jobs {
+			if slices.Contains(owned, j.Name) {
+				rounds[j.Name]++
+			} else {
+				rounds[j.Name] = 0
+			}
+		}
+	}}
+	opts := []runner.Option{runner.WithBalance(), runner.WithTTL(1500 * time.Millisecond), runner.WithInterval(250 * time.Millisecond)}
+	startRunner(t, d.DB, "g", common, append(opts, runner.WithOwner("127.0.0.1/old"))...)
+	startHooked(t, d.DB, "g", append(common, jobs...), hooks, append(opts, runner.WithOwner("127.0.0.1/new"))...)
+	// With six jobs only the new runner knows, the assignment gives some of
+	// them to the old one; every one must end up owned by the new runner
+	// for 20 rounds in a row.
+	dbtest.WaitFor(t, 60*time.Second, "the new runner to own every new job for 20 rounds", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, j := range jobs {
+			if rounds[j.Name] < 20 {
+				return false
+			}
+		}
+		return true
+	})
+}
