@@ -626,7 +626,7 @@ func testGaleraNodeFailures(t *testing.T, g *dbserver.Galera) {
 	got := c.check(everySecond)
 	got.Faults = f.Faults
 	report(t, got)
-	requireQuickTakeovers(t, got)
+	requireQuickTakeovers(t, c, got)
 	t.Logf("FIGURES %s/Kills: leader_node_kills=%d follower_node_kills=%d leader_kept_lease_through_follower_kill=%d",
 		t.Name(), takeovers, rounds, kept)
 	if len(got.Expired) < takeovers {

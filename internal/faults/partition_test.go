@@ -76,7 +76,7 @@ func TestPartitionTheLeader(t *testing.T) {
 			got := c.check(everySecond)
 			got.Faults = f.Faults
 			report(t, got)
-			requireQuickTakeovers(t, got)
+			requireQuickTakeovers(t, c, got)
 		})
 	}
 }

@@ -95,5 +95,5 @@ func TestPauseTheLeader(t *testing.T) {
 		t.Error("the frozen runner's job did not overlap the new leader's: the scenario did not show what it means to")
 	}
 	report(t, got)
-	requireQuickTakeovers(t, got)
+	requireQuickTakeovers(t, c, got)
 }
