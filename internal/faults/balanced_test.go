@@ -111,3 +111,27 @@ func TestBalancedKillAndRestart(t *testing.T) {
 		t.Errorf("%d kills of a runner owning 2 jobs but only %d takeovers after an expiry", kills, len(got.Expired))
 	}
 }
+
+// TestBalancedPause is TestPauseTheLeader in balanced mode: the runner that
+// owns the job is frozen past the TTL with the job in flight; another
+// runner takes the job's lease, the frozen job's fenced write is refused.
+func TestBalancedPause(t *testing.T) {
+	t.Parallel()
+	testPause(t, true)
+}
+
+// TestBalancedPartition is TestPartitionTheLeader in balanced mode, the
+// three partitions one after the other on one cluster: each time, the
+// runner that owns the long job is cut off and must stop it before the
+// job's lease can expire.
+func TestBalancedPartition(t *testing.T) {
+	t.Parallel()
+	testPartition(t, true, partitions)
+}
+
+// TestBalancedDatabaseRestart is TestRestartTheDatabase in balanced mode,
+// one restart here (5 in the long form).
+func TestBalancedDatabaseRestart(t *testing.T) {
+	t.Parallel()
+	testRestartTheDatabase(t, true, 1)
+}
