@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -60,8 +61,14 @@ type execution struct {
 	startWall  time.Time
 	endWall    time.Time
 	killed     bool
-	fence      *event
-	unfenced   *event
+	// sigkilled: the command was killed with SIGKILL before it could write
+	// its end; the end is when its runner reaped it (see reaped).
+	sigkilled bool
+	// stillborn: killed before it wrote its start; it did no work, and it
+	// counts as an instant at its end.
+	stillborn bool
+	fence     *event
+	unfenced  *event
 }
 
 func (e *execution) String() string {
@@ -93,15 +100,52 @@ func (c *cluster) executions() map[int64]*execution {
 			e.unfenced = &ev
 		}
 	}
+	reaped := c.reaped()
+	for _, e := range byRun {
+		switch {
+		case e.start == 0 && e.end != 0:
+			e.start, e.startWall, e.stillborn = e.end, e.endWall, true
+		case e.start != 0 && e.end == 0:
+			if at, ok := reaped[e.runID]; ok {
+				e.end = e.start + int64(at.Sub(e.startWall))
+				e.endWall, e.killed, e.sigkilled = at, true, true
+			}
+		}
+	}
 	return byRun
 }
 
-// lastStartBy is the latest execution that owner started under token and
-// has not ended, or nil.
-func (c *cluster) lastStartBy(owner string, token uint64) *execution {
+// reaped are the runs whose command its runner killed with SIGKILL (after
+// SIGTERM and the kill grace), by run id, with the time the runner logged
+// the run finished, after it had reaped the command: a command that got no
+// CPU within the kill grace writes no end in the ledger.
+func (c *cluster) reaped() map[int64]time.Time {
+	at := map[int64]time.Time{}
+	for _, r := range c.runners {
+		for _, p := range append(slices.Clone(r.past), r.run) {
+			for _, line := range strings.Split(p.Output(), "\n") {
+				if !strings.Contains(line, `"run finished"`) || !strings.Contains(line, "signal: killed") {
+					continue
+				}
+				var l struct {
+					Time  time.Time `json:"time"`
+					RunID int64     `json:"run_id"`
+				}
+				if json.Unmarshal([]byte(line), &l) == nil && l.RunID != 0 {
+					at[l.RunID] = l.Time
+				}
+			}
+		}
+	}
+	return at
+}
+
+// lastStartBy is the latest execution of job that owner started under
+// token and has not ended, or nil.
+func (c *cluster) lastStartBy(owner string, token uint64, job string) *execution {
 	var last *execution
 	for _, e := range c.executions() {
-		if e.owner == owner && e.token == token && e.end == 0 && (last == nil || e.start > last.start) {
+		if e.owner == owner && e.token == token && e.job == job && e.end == 0 && (last == nil || e.start > last.start) {
 			last = e
 		}
 	}
@@ -123,6 +167,8 @@ type figures struct {
 	FencedRejected int
 	StaleFenced    int // fenced writes committed out of token order
 	Unterminated   int // executions with a start and no end
+	SIGKILLed      int // ended by SIGKILL: the end is when the runner reaped them
+	Stillborn      int // killed before they wrote their start
 	Expired        []time.Duration
 	Released       []time.Duration
 }
@@ -130,9 +176,9 @@ type figures struct {
 func (f figures) String() string {
 	return fmt.Sprintf("executions=%d fires=%d faults=%d overlaps=%d excused_overlaps=%d double_fires=%d unrecorded_fires=%d unexplained=%d "+
 		"tokens_backwards=%d fenced_ok=%d fenced_rejected=%d stale_fenced_committed=%d unterminated=%d "+
-		"takeover_after_expiry=%s takeover_after_release=%s",
+		"takeover_after_expiry=%s takeover_after_release=%s sigkilled=%d killed_before_start=%d",
 		f.Executions, f.Fires, f.Faults, f.Overlaps, f.Excused, f.Doubles, f.Unrecorded, f.Unexplained,
-		f.Backwards, f.FencedOK, f.FencedRejected, f.StaleFenced, f.Unterminated, stats(f.Expired), stats(f.Released))
+		f.Backwards, f.FencedOK, f.FencedRejected, f.StaleFenced, f.Unterminated, stats(f.Expired), stats(f.Released), f.SIGKILLed, f.Stillborn)
 }
 
 // worstExpired is the longest takeover after a lease expired.
@@ -173,6 +219,12 @@ func (c *cluster) check(o checkOptions) figures {
 	var execs []*execution
 	for _, e := range byRun {
 		execs = append(execs, e)
+		if e.sigkilled {
+			f.SIGKILLed++
+		}
+		if e.stillborn {
+			f.Stillborn++
+		}
 		if e.fence != nil && e.fence.OK {
 			f.FencedOK++
 		} else if e.fence != nil {

@@ -70,7 +70,8 @@ type proc struct {
 	i           int
 	name, owner string
 	proxy       *netfault.Proxy
-	run         *spawn.Process // its output is the runner's log
+	run         *spawn.Process   // its output is the runner's log
+	past        []*spawn.Process // the processes before restarts
 }
 
 func newCluster(t *testing.T, o clusterOptions) *cluster {
@@ -194,6 +195,7 @@ func (c *cluster) start(r *proc, bin string) {
 // restart starts a runner that was killed or stopped.
 func (c *cluster) restart(r *proc) {
 	<-r.run.Done()
+	r.past = append(r.past, r.run)
 	bin, _ := binaries(c.t)
 	c.start(r, bin)
 }
@@ -306,6 +308,31 @@ func (c *cluster) waitLease(lease string, not *proc, within time.Duration) (*pro
 			c.t.Fatalf("no runner (other than %v) took the lease %s within %v", not, lease, within)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitRunning waits until the runner that holds the lease of job (see
+// owner) is running job under its current token, and returns the runner,
+// the token and the execution. The owner is read again each time: in
+// balanced mode a job may move while the group settles.
+func (c *cluster) waitRunning(job string, within time.Duration) (r *proc, token uint64, e *execution) {
+	c.t.Helper()
+	dbtest.WaitFor(c.t, within, "the runner that owns "+job+" to run it", func() bool {
+		if r, token = c.owner(job); r == nil {
+			return false
+		}
+		e = c.lastStartBy(r.owner, token, job)
+		return e != nil
+	})
+	return r, token, e
+}
+
+// settle waits, in balanced mode, until the runners share the crontab's
+// jobs evenly (each job of the tests' crontabs has a name= setting).
+func (c *cluster) settle(within time.Duration) {
+	c.t.Helper()
+	if c.opts.balance {
+		c.waitShares(c.runners, strings.Count(c.opts.crontab, "name="), within)
 	}
 }
 

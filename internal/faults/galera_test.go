@@ -581,6 +581,7 @@ func testGaleraNodeFailures(t *testing.T, g *dbserver.Galera, balance bool) {
 		}
 	}
 	c.waitOwner("tick", nil, 30*time.Second)
+	c.settle(30 * time.Second)
 	c.waitRuns(2, 30*time.Second)
 	f := figures{}
 	kept, takeovers, followerKilled := 0, 0, 0

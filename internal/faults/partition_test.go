@@ -50,15 +50,11 @@ func testPartition(t *testing.T, balance bool, faults []partition) {
 	c := newCluster(t, clusterOptions{runners: 3, ttl: ttl, balance: balance, crontab: crontabEverySecond + `# soloist: name=long concurrency=forbid missed=once
 */4 * * * * * * {ledger} -sleep 3s
 `})
+	c.settle(20 * time.Second)
 	f := figures{}
 	for _, fault := range faults {
 		for range rounds {
-			leader, token := c.waitOwner("long", nil, 20*time.Second)
-			var job *execution
-			dbtest.WaitFor(t, 20*time.Second, "the leader to start the long job", func() bool {
-				job = c.lastStartBy(leader.owner, token)
-				return job != nil && job.job == "long"
-			})
+			leader, token, job := c.waitRunning("long", 20*time.Second)
 			if err := fault.inject(c, leader); err != nil {
 				t.Fatal(err)
 			}

@@ -40,15 +40,11 @@ func testPause(t *testing.T, balance bool) {
 		token uint64
 		at    time.Time
 	}
+	c.settle(20 * time.Second)
 	f := figures{}
 	for range rounds {
-		leader, token := c.waitOwner("tick", nil, 20*time.Second)
 		// Wait until the leader has a job in flight, then freeze the runner.
-		var job *execution
-		dbtest.WaitFor(t, 20*time.Second, "the leader to start a job", func() bool {
-			job = c.lastStartBy(leader.owner, token)
-			return job != nil
-		})
+		leader, token, job := c.waitRunning("tick", 20*time.Second)
 		c.signal(leader, syscall.SIGSTOP)
 		f.Faults++
 		inFlight = append(inFlight, job)

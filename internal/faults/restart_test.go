@@ -34,6 +34,7 @@ func testRestartTheDatabase(t *testing.T, balance bool, restarts int) {
 * * * * * * * {ledger} -sleep 100ms
 `})
 	c.waitOwner("all", nil, 20*time.Second)
+	c.settle(20 * time.Second)
 	c.waitRuns(6, 20*time.Second)
 	type outage struct{ from, to time.Time }
 	var outages []outage
