@@ -1,6 +1,7 @@
 package faults_test
 
 import (
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -37,10 +38,17 @@ var sixJobs = checkOptions{period: map[string]time.Duration{
 // committed, and each job lease's tokens only grow. (One kill here, 5 in
 // the long form.)
 //
-// How long after the kill each job fired again is a measurement, logged as
-// refire_after_kill and quoted in docs/reliability.md; the test waits for
-// it up to TTL + 15 s, a bound that only a takeover that never comes
-// misses.
+// Jobs that moved but needn't have (more than the dead runner's after the
+// kill, more than two after the restart) are logged with their terms, not
+// failed: runners that see the group a moment apart may disagree, and a
+// job its assigned runner does not take within two intervals is taken by
+// whoever sees it free, so on a loaded machine an extra move can happen.
+//
+// How long after the kill each job fired again, and how long the balance
+// took to return after the restart, are measurements, logged as
+// refire_after_kill and rebalanced_after_restart and quoted in
+// docs/reliability.md; the test waits for them up to TTL + 15 s and 30 s,
+// bounds that only a takeover or a rebalance that never comes misses.
 func TestBalancedKillAndRestart(t *testing.T) {
 	t.Parallel()
 	kills := 1
@@ -53,7 +61,8 @@ func TestBalancedKillAndRestart(t *testing.T) {
 	t.Logf("settled: %v", shares)
 	c.waitRuns(12, 20*time.Second)
 	f := figures{}
-	var refire, refireAll []time.Duration
+	var refire, refireAll, rebalance []time.Duration
+	var extraMoves []int
 	for k := range kills {
 		victim := c.runners[k%len(c.runners)]
 		jobs := shares[victim]
@@ -83,11 +92,27 @@ func TestBalancedKillAndRestart(t *testing.T) {
 		}
 		refire, refireAll = append(refire, worst), append(refireAll, worstAll)
 		survivors := slices.DeleteFunc(slices.Clone(c.runners), func(r *proc) bool { return r == victim })
-		t.Logf("kill %d: two runners share the jobs: %v", k, c.waitShares(survivors, 6, ttl+15*time.Second))
+		after := c.waitShares(survivors, 6, ttl+15*time.Second)
+		t.Logf("kill %d: two runners share the jobs: %v", k, after)
+		// Only the dead runner's jobs had to move.
+		movedKill := moves(shares, after) - len(shares[victim])
+		extraMoves = append(extraMoves, movedKill)
+		if movedKill > 0 {
+			c.logMoves(fmt.Sprintf("kill %d: %d jobs of the survivors moved too", k, movedKill), shares, after)
+		}
 
+		restarted := time.Now()
 		c.restart(victim)
 		shares = c.waitShares(c.runners, 6, 30*time.Second)
-		t.Logf("kill %d: after the restart: %v", k, shares)
+		rebalance = append(rebalance, time.Since(restarted))
+		t.Logf("kill %d: %v after the restart: %v", k, time.Since(restarted).Round(time.Millisecond), shares)
+		// Two jobs had to move to the restarted runner, one from each of
+		// the others.
+		movedJoin := moves(after, shares) - 2
+		extraMoves = append(extraMoves, movedJoin)
+		if movedJoin > 0 {
+			c.logMoves(fmt.Sprintf("kill %d: %d jobs more than the 2 needed moved when %s rejoined", k, movedJoin, victim), after, shares)
+		}
 		// Each job runs under its owner after the rebalance.
 		settled := ledger.Now()
 		dbtest.WaitFor(t, 20*time.Second, "every job to run under its owner after the rebalance", func() bool {
@@ -105,8 +130,8 @@ func TestBalancedKillAndRestart(t *testing.T) {
 	got.Faults = f.Faults
 	report(t, got)
 	requireQuickTakeovers(t, c, got)
-	t.Logf("FIGURES %s/Refire: kills=%d ttl=%v refire_after_kill(killed runner's jobs)=%s refire_after_kill(all six)=%s",
-		t.Name(), kills, ttl, stats(refire), stats(refireAll))
+	t.Logf("FIGURES %s/Timing: kills=%d ttl=%v refire_after_kill(killed runner's jobs)=%s refire_after_kill(all six)=%s rebalanced_after_restart=%s needless_moves=%v",
+		t.Name(), kills, ttl, stats(refire), stats(refireAll), stats(rebalance), extraMoves)
 	if len(got.Expired) < 2*kills {
 		t.Errorf("%d kills of a runner owning 2 jobs but only %d takeovers after an expiry", kills, len(got.Expired))
 	}
@@ -134,4 +159,48 @@ func TestBalancedPartition(t *testing.T) {
 func TestBalancedDatabaseRestart(t *testing.T) {
 	t.Parallel()
 	testRestartTheDatabase(t, true, 1)
+}
+
+// moves counts the jobs whose owner differs between two shares.
+func moves(before, after map[*proc][]string) int {
+	n := 0
+	for r, jobs := range after {
+		for _, job := range jobs {
+			if !slices.Contains(before[r], job) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// logMoves logs the terms of the jobs that changed owner between two
+// shares, with the gap between each term's end and the next's start.
+func (c *cluster) logMoves(what string, before, after map[*proc][]string) {
+	c.t.Helper()
+	c.t.Logf("%s: %v, then %v", what, before, after)
+	for r, jobs := range after {
+		for _, job := range jobs {
+			if slices.Contains(before[r], job) {
+				continue
+			}
+			rows, err := c.db.Query(`SELECT token, CONVERT(holder USING utf8mb4), acquired_at, ended_at, COALESCE(end_reason, '')
+				FROM lease_terms WHERE name = ? ORDER BY token DESC LIMIT 3`, c.lease(job))
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			for rows.Next() {
+				var token uint64
+				var holder, reason string
+				var acquired time.Time
+				var ended sql.NullTime
+				if err := rows.Scan(&token, &holder, &acquired, &ended, &reason); err != nil {
+					c.t.Fatal(err)
+				}
+				c.t.Logf("  %s token %d: %s from %s to %s (%s)", job, token, holder,
+					acquired.Format("15:04:05.000"), ended.Time.Format("15:04:05.000"), reason)
+			}
+			rows.Close()
+		}
+	}
 }
