@@ -550,6 +550,10 @@ func testGaleraNodeFailures(t *testing.T, g *dbserver.Galera, balance bool) {
 		rounds = 3
 	}
 	followerKills := !balance || longForm()
+	leaderIs := "the leader" // the runner whose node is killed first
+	if balance {
+		leaderIs = "the owner of tick"
+	}
 	// Soloist's default TTL: its trust window (8 s) outlasts the stall of
 	// every commit while the cluster evicts a dead node (about 6 s with
 	// Galera's default evs.suspect_timeout of 5 s).
@@ -594,8 +598,8 @@ func testGaleraNodeFailures(t *testing.T, g *dbserver.Galera, balance bool) {
 		killed := time.Now()
 		next, nextToken := c.waitOwner("tick", leader, ttl+30*time.Second)
 		takeovers++
-		t.Logf("round %d: killed node %d under the leader %s (token %d): %s on node %d took over with token %d %v later",
-			round, leader.i, leader, token, next, next.i, nextToken, time.Since(killed).Round(time.Millisecond))
+		t.Logf("round %d: killed node %d under %s %s (token %d): %s on node %d took over with token %d %v later",
+			round, leader.i, leaderIs, leader, token, next, next.i, nextToken, time.Since(killed).Round(time.Millisecond))
 		c.waitRuns(ends()+3, 30*time.Second)
 		for _, r := range c.runners {
 			if r != leader && !alive(r) {
@@ -627,8 +631,8 @@ func testGaleraNodeFailures(t *testing.T, g *dbserver.Galera, balance bool) {
 		if now == leader && nowToken == token {
 			kept++
 		}
-		t.Logf("round %d: killed node %d under the follower %s; the survivors evicted it after %v; the leader %s (token %d) is now %s (token %d)",
-			round, follower.i, follower, evicted.Round(time.Millisecond), leader, token, now, nowToken)
+		t.Logf("round %d: killed node %d under the follower %s; the survivors evicted it after %v; %s %s (token %d) is now %s (token %d)",
+			round, follower.i, follower, evicted.Round(time.Millisecond), leaderIs, leader, token, now, nowToken)
 		for _, r := range c.runners {
 			if !alive(r) {
 				t.Errorf("%s exited:\n%s", r, tail(r.run.Output(), 20))
