@@ -204,3 +204,57 @@ func (c *cluster) logMoves(what string, before, after map[*proc][]string) {
 		}
 	}
 }
+
+// TestBalancedJobRunsAgainAfterASlowRenewal slows one runner's link to the
+// database (450 ms each way) for a few seconds: its renewals reach the
+// database, which extends its job leases, but the answers come back after
+// its trust window (TTL 1 s less the 200 ms safety margin) has passed, so
+// the runner ends its jobs' terms. Once the link is healed, every job must
+// run again within a few TTLs, by that runner or another.
+//
+// A job whose term ended on the runner's own deadline while the database
+// still counts the runner as its live holder is renewed by the runner's
+// next balance_renew (which renews every job lease the runner holds); if
+// the runner neither runs nor releases it, nobody ever runs it again.
+func TestBalancedJobRunsAgainAfterASlowRenewal(t *testing.T) {
+	t.Parallel()
+	const ttl = time.Second
+	c := newCluster(t, clusterOptions{runners: 2, ttl: ttl, balance: true, crontab: `# soloist: name=a missed=once
+* * * * * * * {ledger} -sleep 100ms -fence
+# soloist: name=b missed=once
+* * * * * * * {ledger} -sleep 100ms -fence
+`})
+	shares := c.waitShares(c.runners, 2, 20*time.Second)
+	slow := c.runners[0]
+	job := shares[slow][0]
+	c.waitRuns(4, 20*time.Second)
+	if err := slow.proxy.Latency(450, 0); err != nil {
+		t.Fatal(err)
+	}
+	dbtest.WaitFor(t, 10*time.Second, "the slowed runner to end its job's term", func() bool {
+		return strings.Contains(slow.run.Output(), "trust window passed")
+	})
+	time.Sleep(2 * ttl)
+	slow.proxy.Heal()
+	healed := ledger.Now()
+	t.Logf("healed %s's link; %s is held by %v", slow, job, func() string { r, tok := c.owner(job); return fmt.Sprintf("%v (token %d)", r, tok) }())
+
+	ran := func() bool {
+		for _, e := range c.executions() {
+			if e.job == job && e.start > healed {
+				return true
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(10 * ttl)
+	for !ran() && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !ran() {
+		r, tok := c.owner(job)
+		t.Errorf("job %s did not run in the %v after the link was healed; its lease is held live by %v (token %d), which does not run it", job, 10*ttl, r, tok)
+	}
+	c.stopAll()
+	report(t, c.check(checkOptions{}))
+}
