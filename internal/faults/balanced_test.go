@@ -59,6 +59,10 @@ func TestBalancedKillAndRestart(t *testing.T) {
 	c := newCluster(t, clusterOptions{runners: 3, ttl: ttl, balance: true, crontab: crontabSixJobs})
 	shares := c.waitShares(c.runners, 6, 30*time.Second)
 	t.Logf("settled: %v", shares)
+	// member_report, which `soloist status` shows, says the same.
+	if got := c.memberJobs(); len(got) != 3 || got["127.0.0.1/faults-0"] != 2 || got["127.0.0.1/faults-1"] != 2 || got["127.0.0.1/faults-2"] != 2 {
+		t.Errorf("member_report: jobs owned by the live runners %v, want 2 each", got)
+	}
 	c.waitRuns(12, 20*time.Second)
 	f := figures{}
 	var refire, refireAll, rebalance []time.Duration
@@ -257,4 +261,31 @@ func TestBalancedJobRunsAgainAfterASlowRenewal(t *testing.T) {
 	}
 	c.stopAll()
 	report(t, c.check(checkOptions{}))
+}
+
+// memberJobs is member_report's jobs_owned of each live runner of the group.
+func (c *cluster) memberJobs() map[string]int {
+	c.t.Helper()
+	rows, err := c.db.Query("CALL member_report(?)", c.group)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer rows.Close()
+	jobs := map[string]int{}
+	for rows.Next() {
+		var group, owner string
+		var joined, renewed, expires time.Time
+		var live bool
+		var owned, weight int
+		if err := rows.Scan(&group, &owner, &joined, &renewed, &expires, &live, &owned, &weight); err != nil {
+			c.t.Fatal(err)
+		}
+		if live {
+			jobs[owner] = owned
+		}
+	}
+	if err := rows.Err(); err != nil {
+		c.t.Fatal(err)
+	}
+	return jobs
 }
