@@ -46,6 +46,12 @@ type ownedJob struct {
 	handing  bool
 }
 
+// freeSince is since when a job has been free while given to one runner.
+type freeSince struct {
+	to    string
+	since time.Time
+}
+
 // kept is a job taken for a runner that did not take it.
 type kept struct {
 	from  string
@@ -57,13 +63,13 @@ type balancer struct {
 	r     *Runner
 	log   *slog.Logger
 	owned map[string]*ownedJob
-	// freeSince is when this runner first saw each job free and not its to
-	// take. A job that stays free for a whole TTL although its runner is
-	// live (a job only some runners know, while a crontab is rolled out) is
+	// freeSince is since when this runner has seen each job free and given
+	// to the same other runner. A job that stays so for a whole TTL although
+	// that runner is live (a job only some runners know, while a crontab is rolled out) is
 	// taken by the runner the assignment would pick without that one, so
 	// that it is never left unowned, and a runner that is only slow to take
 	// its jobs does not lose them.
-	freeSince map[string]time.Time
+	freeSince map[string]freeSince
 	// kept are jobs taken that way, with the runner that did not take them
 	// and until when this runner keeps them rather than hand them back.
 	kept      map[string]kept
@@ -77,7 +83,7 @@ func (r *Runner) runBalanced(ctx context.Context) error {
 	if err := r.join(ctx, true); err != nil {
 		return err
 	}
-	b := &balancer{r: r, log: r.cfg.logger, owned: map[string]*ownedJob{}, freeSince: map[string]time.Time{}, kept: map[string]kept{}}
+	b := &balancer{r: r, log: r.cfg.logger, owned: map[string]*ownedJob{}, freeSince: map[string]freeSince{}, kept: map[string]kept{}}
 	r.cfg.logger.Info("runner started in balanced mode", "ttl", r.cfg.ttl, "interval", r.cfg.interval,
 		"safety_margin", r.cfg.margin, "jobs", len(r.snapshotJobs()))
 	err := b.loop(ctx)
@@ -265,12 +271,12 @@ func (b *balancer) round() (next time.Time, err error) {
 			delete(b.freeSince, name)
 			continue
 		}
-		since, seen := b.freeSince[name]
-		if !seen {
-			b.freeSince[name] = now
-			since = now
+		free, seen := b.freeSince[name]
+		if !seen || free.to != target[name] {
+			free = freeSince{to: target[name], since: now}
+			b.freeSince[name] = free
 		}
-		fallback := target[name] != r.cfg.owner && now.Sub(since) >= r.cfg.ttl && b.fallback(members, list, owners, name, target[name])
+		fallback := target[name] != r.cfg.owner && now.Sub(free.since) >= r.cfg.ttl && b.fallback(members, list, owners, name, target[name])
 		if target[name] != r.cfg.owner && !fallback {
 			continue
 		}
