@@ -245,6 +245,15 @@ func TestBalanceRenewRenewsOnlyTheCallersJobs(t *testing.T) {
 	if err := db.QueryRow("SELECT weight, hosts FROM jobs WHERE lease_name = 'g' AND name = 'x'").Scan(&weight, &hosts); err != nil || weight != 3 || hosts.String != "10.0.0.1" {
 		t.Fatalf("declared x: weight %d hosts %v (%v)", weight, hosts, err)
 	}
+	defer func() {
+		// A declaration without x gives it the defaults back.
+		if _, err := db.Exec(`CALL declare_jobs('g', ?, '[]')`, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.QueryRow("SELECT weight, hosts FROM jobs WHERE lease_name = 'g' AND name = 'x'").Scan(&weight, &hosts); err != nil || weight != 1 || hosts.Valid {
+			t.Errorf("x after a declaration without it: weight %d hosts %v (%v)", weight, hosts, err)
+		}
+	}()
 	mr, err := db.Query("CALL member_report('g')")
 	if err != nil {
 		t.Fatal(err)

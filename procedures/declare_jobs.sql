@@ -1,12 +1,14 @@
--- declare_jobs: a balanced runner declares its group's jobs when it starts
--- and when its crontab changes: each job's schedule, weight and hosts, so
--- that reports can show a job that no live runner may own. p_jobs is a JSON
--- array of objects {"name", "schedule", "weight", "hosts"} (hosts: a
+-- declare_jobs: a balanced runner declares the jobs of its group that have a
+-- weight or hosts, when it starts and when its crontab changes, so that
+-- reports can show a job that no live runner may own. p_jobs is a JSON array
+-- of objects {"name", "schedule", "weight", "hosts"} (hosts: a
 -- comma-separated list, or "" for any runner), read entry by entry with
--- JSON_EXTRACT (MySQL 5.7+, MariaDB 10.2+), in one transaction. Jobs are
--- created or updated, never deleted: a job removed from every crontab is
--- forgotten by `soloist forget`. A job's schedule is kept if a holder
--- registered it already (sync_job).
+-- JSON_EXTRACT (MySQL 5.7+, MariaDB 10.2+), in one transaction. Every other
+-- job of the group gets the defaults back (weight 1, any runner): a group of
+-- plain jobs costs one call of one UPDATE that changes nothing, however
+-- many jobs it has. Jobs are created or updated, never deleted: a job
+-- removed from every crontab is forgotten by `soloist forget`. A job's
+-- schedule is kept if a holder registered it already (sync_job).
 --
 -- Result, one row: declared (jobs in p_jobs).
 -- Fails with 45000 unless p_owner is a live member of p_group (join_group),
@@ -68,6 +70,10 @@ BEGIN
     END WHILE;
 
     START TRANSACTION;
+    UPDATE jobs SET weight = 1, hosts = NULL
+     WHERE lease_name = p_group AND (weight <> 1 OR hosts IS NOT NULL)
+       AND NOT JSON_CONTAINS(COALESCE(JSON_EXTRACT(p_jobs, '$[*].name'), '[]'),
+                             JSON_QUOTE(CONVERT(name USING utf8mb4)));
     SET v_i = 0;
     WHILE v_i < v_count DO
         SET v_name = JSON_UNQUOTE(JSON_EXTRACT(p_jobs, CONCAT('$[', v_i, '].name')));

@@ -231,9 +231,6 @@ func (b *balancer) round() (next time.Time, err error) {
 		}
 	}
 	jobs := r.snapshotJobs()
-	if err := b.declare(jobs); err != nil {
-		b.log.Warn("declaring the jobs failed; retrying next round", "err", err)
-	}
 	list := make([]balance.Job, 0, len(jobs))
 	for _, name := range slices.Sorted(maps.Keys(jobs)) {
 		j := jobs[name]
@@ -288,6 +285,9 @@ func (b *balancer) round() (next time.Time, err error) {
 				"job", name, "runner", target[name])
 			b.kept[name] = kept{from: target[name], until: now.Add(keepFor * r.cfg.ttl)}
 		}
+	}
+	if err := b.declare(jobs); err != nil {
+		b.log.Warn("declaring the jobs' weights and hosts failed; retrying next round", "err", err)
 	}
 	owned := slices.Sorted(maps.Keys(b.owned))
 	r.owned.Store(&owned)
@@ -442,17 +442,19 @@ func (b *balancer) jobsChanged() {
 	}
 }
 
-// declare records the jobs' weights and hosts in the database when they
-// changed since the last declaration, so that reports can tell which jobs no
-// live runner may own.
+// declare records the weights and hosts of the jobs that have them in the
+// database (every other job of the group gets the defaults back) when the
+// jobs changed since the last declaration, so that reports can tell which
+// jobs no live runner may own.
 func (b *balancer) declare(jobs map[string]*job) error {
 	if b.declared != nil && maps.Equal(b.declared, jobs) {
 		return nil
 	}
-	list := make([]store.Declared, 0, len(jobs))
+	list := []store.Declared{}
 	for _, name := range slices.Sorted(maps.Keys(jobs)) {
-		j := jobs[name]
-		list = append(list, store.Declared{Name: name, Schedule: j.zonedSchedule(), Weight: j.Weight, Hosts: store.HostsList(j.Hosts)})
+		if j := jobs[name]; j.Weight != 1 || len(j.Hosts) > 0 {
+			list = append(list, store.Declared{Name: name, Schedule: j.zonedSchedule(), Weight: j.Weight, Hosts: store.HostsList(j.Hosts)})
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.r.callTimeout())
 	defer cancel()
