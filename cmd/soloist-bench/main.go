@@ -40,6 +40,7 @@ func main() {
 	only := fs.String("only", "", "run one part: micro, failover, handover, scale or balanced")
 	sizes := fs.StringSlice("balanced-sizes", nil, "the balanced section's sizes, as RUNNERSxJOBS (default 10x100,100x1000; 10x100 with --quick)")
 	kinds := fs.StringSlice("balanced-systems", nil, "the balanced section's systems: soloist, quartz, dbscheduler (default all)")
+	keep := fs.Bool("keep", false, "keep the working files (processes' logs, ledgers) and say where")
 	_ = fs.Parse(os.Args[1:])
 	var balancedSizes []bench.BalancedSize
 	for _, s := range *sizes {
@@ -83,7 +84,7 @@ func main() {
 	r, err := bench.Run(ctx, bench.Options{
 		DSN: *dsn, Programs: bench.Programs{Soloist: *soloistBin, Self: self},
 		Out: *out, Quick: *quick, Only: *only, Command: command, Log: os.Stderr,
-		BalancedSizes: balancedSizes, BalancedKinds: *kinds,
+		BalancedSizes: balancedSizes, BalancedKinds: *kinds, Keep: *keep,
 	})
 	if err != nil {
 		fail(err)

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -31,27 +32,29 @@ func (r *Report) BalancedMarkdown() string {
 	w("Each job is a no-op that appends its start to a ledger file, so the figures are the scheduling and its\n")
 	w("database cost, not the work. The machine has 2 cores for the server and up to 101 processes: at 100\n")
 	w("runners the benchmark is CPU-bound, and the lateness shows the machine as much as the scheduler.\n\n")
-	w("- **fires ran**: of the fires due in the %v window, how many ran (each counted once).\n", windowOf(r))
+	w("- **fires ran**: of the fires due in the %v window, how many ran by a minute after it (each counted once).\n", windowOf(r))
 	w("- **doubles**: fires that ran more than once, over the whole run (window, join and kill). Must be 0.\n")
 	w("- **statements/s**: the server's `Questions` over the window (client statements; statements inside\n")
 	w("  Soloist's procedures do not count, so the server's CPU is the fairer cost); **per fire**: the same per\n")
 	w("  fire that ran. **server CPU**: the server process's user and system time, in cores. **workers' CPU**:\n")
-	w("  all the scheduler processes together. **lock waits/s**: InnoDB row lock waits (`Innodb_row_lock_waits`).\n")
+	w("  all the scheduler processes together. **machine CPU**: every process of the machine, in cores (of %d):\n", runtime.NumCPU())
+	w("  what is not the server's or the workers' is other work that shared the machine during the window.\n")
+	w("  **lock waits/s**: InnoDB row lock waits (`Innodb_row_lock_waits`).\n")
 	w("- **lateness**: a fire's start (the job's first line, by the machine's clock, which is the database's)\n")
-	w("  less its scheduled time, for the fires due in the window.\n")
+	w("  less its scheduled time, for the fires due in the window that ran.\n")
 	w("- **join**: a new instance starts after the window. *first job*: from its start to its first job;\n")
-	w("  *fair share*: to the first fire second in which it ran at least ⌊J/(N+1)⌋ jobs (Soloist's balance\n")
-	w("  target; for the others, who own no jobs, the share they happened to take). Bounded at 60 s.\n")
-	w("- **kill -9**: the instance that ran the most jobs in the last fire second is killed with SIGKILL at a\n")
-	w("  random moment of a second; *all running again* is the time until every one of those jobs has started\n")
-	w("  on another instance. The alternatives own no jobs, so theirs run again at the next fire unless the\n")
-	w("  killed node held them (Quartz: acquired triggers, back after its check-in interval + 7.5 s;\n")
-	w("  db-scheduler: picked executions, back after the missed heartbeats).\n\n")
-	w("| system | runners | jobs | fires ran | doubles | statements/s | per fire | server CPU | workers' CPU | lock waits/s | lateness p50 | p99 | max | join: first job | join: fair share | kill -9: jobs | kill -9: all running again | notes |\n")
-	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	w("  *fair share*: until it has started ⌊J/(N+1)⌋ jobs of one fire second (Soloist's balance target; the\n")
+	w("  others own no jobs, so it is the share the joiner happened to take). Bounded at 60 s.\n")
+	w("- **kill -9**: the first instance that started the most jobs in the last second (*jobs*) is killed with\n")
+	w("  SIGKILL; *all running again* is the time until every one of those jobs has started on another\n")
+	w("  instance. The alternatives own no jobs, so theirs run again at the next fire unless the killed node\n")
+	w("  held them (Quartz: acquired triggers, back after its check-in interval + 7.5 s; db-scheduler: picked\n")
+	w("  executions, back after the missed heartbeats). Bounded at 3 TTL + 30 s.\n\n")
+	w("| system | runners | jobs | fires ran | doubles | statements/s | per fire | server CPU | workers' CPU | machine CPU | lock waits/s | lateness p50 | p99 | max | join: first job | join: fair share | kill -9: jobs | kill -9: all running again | notes |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, x := range r.Balanced {
-		w("| %s | %d | %d | %d / %d | %d | %.0f | %.1f | %.2f | %.2f | %.1f | %s | %s | %s | %s | %s | %d | %s | %s |\n",
-			kindName(x.Kind), x.Runners, x.Jobs, x.Ran, x.Expected, x.Doubles, x.PerSecond, x.PerFire(), x.ServerCPU, x.WorkerCPU, x.LockWaits,
+		w("| %s | %d | %d | %d / %d | %d | %.0f | %.1f | %.2f | %.2f | %.2f | %.1f | %s | %s | %s | %s | %s | %d | %s | %s |\n",
+			kindName(x.Kind), x.Runners, x.Jobs, x.Ran, x.Expected, x.Doubles, x.PerSecond, x.PerFire(), x.ServerCPU, x.WorkerCPU, x.MachineCPU, x.LockWaits,
 			ms(x.Lateness.P50), ms(x.Lateness.P99), ms(x.LatenessMax), bounded(x.JoinFirst), bounded(x.JoinShare), x.KilledJobs, bounded(x.KillRecover),
 			strings.Join(x.Notes, "; "))
 	}

@@ -30,6 +30,7 @@ type Options struct {
 	Only     string // micro, failover, handover, scale or balanced; "" for all
 	Command  string // how the run was started, for the report
 	Log      io.Writer
+	Keep     bool // keep the working files (logs, ledgers) instead of removing them
 
 	// BalancedSizes and BalancedKinds narrow the balanced section (default:
 	// 10 runners with 100 jobs and 100 with 1,000, or only the first with
@@ -115,7 +116,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	if o.Keep {
+		logf("working files kept in %s", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 
 	if want("micro") {
 		logf("1, 2: follower poll and renewal, %d rounds", rounds)
