@@ -23,12 +23,13 @@ type procCall struct {
 
 // hostileKinds say which hostile values a parameter must refuse.
 var (
-	nameParams = map[string]bool{"p_lock": true, "p_owner": true, "p_job": true, "p_host": true, "p_schedule": true}
+	nameParams = map[string]bool{"p_lock": true, "p_group": true, "p_owner": true, "p_job": true, "p_host": true, "p_schedule": true}
 	// Parameters that may be NULL: filters of the reports, optional values.
 	nullable = map[string]map[string]bool{
-		"claim_fire": {"p_next_ms": true, "p_message": true},
-		"finish_run": {"p_message": true, "p_output": true},
-		"run_report": {"p_lock": true, "p_job": true, "p_problems": true},
+		"claim_fire":    {"p_next_ms": true, "p_message": true},
+		"finish_run":    {"p_message": true, "p_output": true},
+		"run_report":    {"p_lock": true, "p_job": true, "p_problems": true},
+		"member_report": {"p_lock": true},
 	}
 	millisParams = map[string]bool{"p_ttl_ms": true, "p_wait_ms": true, "p_keep_ms": true, "p_fire_ms": true, "p_limit": true}
 )
@@ -57,6 +58,12 @@ func hostileCalls() []procCall {
 		{"forget_job", []string{"p_lock", "p_job"}, []any{lock, "j"}},
 		{"forget_group", []string{"p_lock"}, []any{lock}},
 		{"run_report", []string{"p_lock", "p_job", "p_problems", "p_limit"}, []any{lock, "j", false, 10}},
+		{"join_group", []string{"p_group", "p_owner", "p_mode", "p_ttl_ms"}, []any{"spread", owner, "balanced", 1000}},
+		{"balance_renew", []string{"p_group", "p_owner", "p_ttl_ms"}, []any{"spread", owner, 1000}},
+		{"acquire_job", []string{"p_group", "p_owner", "p_job", "p_ttl_ms"}, []any{"spread", owner, "j", 1000}},
+		{"leave_group", []string{"p_group", "p_owner"}, []any{"spread", owner}},
+		{"declare_jobs", []string{"p_group", "p_owner", "p_jobs"}, []any{"spread", owner, `[{"name":"j","weight":1}]`}},
+		{"member_report", []string{"p_lock"}, []any{"spread"}},
 	}
 }
 
@@ -78,6 +85,15 @@ func spoil(proc, param string) map[string]any {
 		v["huge"] = int64(math.MaxInt64)
 	case param == "p_outcome":
 		v["unknown outcome"] = "exploded"
+	case param == "p_mode":
+		v["unknown mode"] = "both"
+	case param == "p_jobs":
+		v["not JSON"] = "j1, j2"
+		v["not an array"] = `{"name":"j"}`
+		v["a nameless entry"] = `[{"weight":1}]`
+		v["a name with a newline"] = `[{"name":"a\nb","weight":1}]`
+		v["weight 0"] = `[{"name":"j","weight":0}]`
+		v["weight 1001"] = `[{"name":"j","weight":1001}]`
 	}
 	return v
 }
@@ -95,7 +111,7 @@ func call(db *sql.DB, c procCall, args []any) error {
 func tableSnapshot(t testing.TB, db *sql.DB) string {
 	t.Helper()
 	var b strings.Builder
-	for _, table := range []string{"leases", "lease_fences", "lease_terms", "lease_hosts", "jobs", "runs"} {
+	for _, table := range []string{"leases", "lease_fences", "lease_terms", "lease_hosts", "jobs", "runs", "lease_members"} {
 		rows, err := db.Query("SELECT * FROM " + table)
 		if err != nil {
 			t.Fatal(err)
@@ -132,6 +148,8 @@ func TestEveryProcedureRefusesHostileArguments(t *testing.T) {
 		"CALL sync_job('hostile', '10.0.0.1/h', 1, 'j', '@hourly')",
 		"CALL claim_fire('hostile', '10.0.0.1/h', 1, 'j', 1000, NULL, 'running', NULL)",
 		"CALL allow_host('other', '10.0.0.9')",
+		"CALL join_group('spread', '10.0.0.1/h', 'balanced', 60000)",
+		"CALL acquire_job('spread', '10.0.0.1/h', 'j', 60000)",
 	} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)

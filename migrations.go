@@ -54,6 +54,7 @@ func RunnerProcedures() []string {
 		"schema_version", "database_time",
 		"await_lease", "heartbeat", "release_lease", "assert_lease",
 		"begin_term", "sync_job", "claim_fire", "finish_run", "prune_runs",
+		"join_group", "balance_renew", "acquire_job", "leave_group", "declare_jobs",
 	}
 }
 
@@ -61,7 +62,7 @@ func RunnerProcedures() []string {
 // `soloist runs` and the dashboard. Granting them to the runner's user lets
 // operators read the state with the runner's credentials.
 func ReportProcedures() []string {
-	return []string{"lease_report", "job_report", "run_report", "term_report", "database_time"}
+	return []string{"lease_report", "job_report", "run_report", "term_report", "member_report", "database_time"}
 }
 
 // AdminProcedures returns what operators call to steer the runners: force a

@@ -12,7 +12,9 @@
 --   * held by someone else      -> acquired = 0; the row describes that lease
 -- A revoked lease (revoke_lease) cannot be renewed and counts as held until it
 -- expires or its holder releases it. A lock with an allow-list (lease_hosts)
--- is only acquired by an owner that the list names.
+-- is only acquired by an owner that the list names. A group whose jobs live
+-- runners share in balanced mode (lease_members, or a job's own lease still
+-- live) gives no new term: the group runs in one mode at a time.
 --
 -- Time is UTC_TIMESTAMP(6) of the database: no client clock, session time
 -- zone or daylight-saving change enters the decision.
@@ -94,6 +96,8 @@ BEGIN
              WHERE name = p_lock;
             SET v_acquired = TRUE;
         ELSEIF (v_holder IS NULL OR v_expires <= v_now)
+           AND NOT EXISTS (SELECT 1 FROM lease_members WHERE lease_name = p_lock AND expires_at > v_now)
+           AND NOT EXISTS (SELECT 1 FROM leases WHERE group_name = p_lock AND holder IS NOT NULL AND expires_at > v_now)
            AND (NOT EXISTS (SELECT 1 FROM lease_hosts WHERE lease_name = p_lock)
                 OR EXISTS (SELECT 1 FROM lease_hosts
                             WHERE lease_name = p_lock

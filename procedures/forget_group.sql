@@ -4,7 +4,8 @@
 -- until a runner leads the group again or a DBA deletes it. The lock's row
 -- in leases is kept, marked forgotten, so that its tokens are never reused:
 -- a runner that starts on the group again takes the lease with token + 1,
--- and the group is listed again.
+-- and the group is listed again. A group in balanced mode keeps its jobs'
+-- own leases the same way, and loses its member rows.
 --   * a live lease (a holder whose lease has not expired) -> refused with
 --     SQLSTATE 45000: stop the group's runners, or end a dead holder's lease
 --     with `soloist release --group --force`, first
@@ -44,6 +45,13 @@ BEGIN
         SIGNAL SQLSTATE '45000'
             SET MESSAGE_TEXT = 'the group has a live lease: stop its runners, or end a dead holder''s lease with soloist release --group --force, then forget it';
     END IF;
+    IF EXISTS (SELECT 1 FROM lease_members WHERE lease_name = p_lock AND expires_at > v_now)
+       OR EXISTS (SELECT 1 FROM leases WHERE group_name = p_lock AND holder IS NOT NULL AND expires_at > v_now) THEN
+        SIGNAL SQLSTATE '45000'
+            SET MESSAGE_TEXT = 'the group has live runners in balanced mode: stop them, then forget it';
+    END IF;
+    DELETE FROM lease_members WHERE lease_name = p_lock;
+    UPDATE leases SET forgotten_at = v_now WHERE group_name = p_lock AND forgotten_at IS NULL;
     DELETE FROM jobs WHERE lease_name = p_lock;
     SET v_jobs = ROW_COUNT();
     DELETE FROM lease_hosts WHERE lease_name = p_lock;

@@ -5,6 +5,7 @@
 -- next fire or term: forget a job after removing it from the crontab.
 --   * the job has a run in progress -> refused with SQLSTATE 45000: wait for
 --                                      the run to end, or stop its runner
+--   * a live runner owns the job's own lease (balanced mode) -> refused
 --   * otherwise                     -> the job's row is deleted
 --
 -- Result, one row: forgotten (1 if the job's row was deleted, 0 if the group
@@ -32,6 +33,11 @@ BEGIN
     IF EXISTS (SELECT 1 FROM runs WHERE lease_name = p_lock AND job = p_job AND outcome = 'running') THEN
         SIGNAL SQLSTATE '45000'
             SET MESSAGE_TEXT = 'the job has a run in progress: wait for it to end, or stop its runner, then forget it';
+    END IF;
+    IF EXISTS (SELECT 1 FROM leases WHERE group_name = p_lock AND job = p_job
+                                      AND holder IS NOT NULL AND expires_at > UTC_TIMESTAMP(6)) THEN
+        SIGNAL SQLSTATE '45000'
+            SET MESSAGE_TEXT = 'a live runner owns the job in balanced mode: remove it from the crontab first, then forget it';
     END IF;
     DELETE FROM jobs WHERE lease_name = p_lock AND name = p_job;
     SET v_forgotten = ROW_COUNT();

@@ -9,6 +9,7 @@
 -- no runner held the lease is caught up by its missed-fire policy like any
 -- other.
 -- Fails with 45000 'lease lost' unless the caller holds the lease with p_token.
+-- In balanced mode p_lock is the job's own lease and p_job must be its job.
 CREATE PROCEDURE sync_job(
     IN p_lock     LONGBLOB,
     IN p_owner    LONGBLOB,
@@ -22,19 +23,27 @@ CREATE PROCEDURE sync_job(
 BEGIN
     DECLARE v_now    DATETIME(6);
     DECLARE v_before DATETIME(6);
+    DECLARE v_group  VARBINARY(764);
+    DECLARE v_of     VARBINARY(764);
+    DECLARE v_job    VARBINARY(764);
 
     SET timestamp = DEFAULT;
     CALL check_holder(p_lock, p_owner, p_token);
     CALL check_text_arg('p_job', p_job, 191);
     CALL check_text_arg('p_schedule', p_schedule, 255);
     SET v_now = UTC_TIMESTAMP(6);
-    INSERT INTO jobs (lease_name, name) VALUES (p_lock, p_job) ON DUPLICATE KEY UPDATE name = name;
-    SELECT synced_at INTO v_before FROM jobs WHERE lease_name = p_lock AND name = p_job FOR UPDATE;
+    SELECT group_name, job INTO v_of, v_job FROM leases WHERE name = p_lock;
+    SET v_group = COALESCE(v_of, p_lock);
+    IF v_job IS NOT NULL AND v_job <> p_job THEN
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_job is not the job whose own lease p_lock is';
+    END IF;
+    INSERT INTO jobs (lease_name, name) VALUES (v_group, p_job) ON DUPLICATE KEY UPDATE name = name;
+    SELECT synced_at INTO v_before FROM jobs WHERE lease_name = v_group AND name = p_job FOR UPDATE;
     UPDATE jobs SET schedule = CONVERT(p_schedule USING utf8mb4), synced_at = v_now
-     WHERE lease_name = p_lock AND name = p_job;
+     WHERE lease_name = v_group AND name = p_job;
     SELECT paused_at IS NOT NULL AS paused,
            TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', last_fire) DIV 1000 AS last_fire_ms,
            TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', v_now) DIV 1000 AS now_ms,
            TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', v_before) DIV 1000 AS registered_ms
-      FROM jobs WHERE lease_name = p_lock AND name = p_job;
+      FROM jobs WHERE lease_name = v_group AND name = p_job;
 END

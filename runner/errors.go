@@ -30,6 +30,11 @@ var (
 	// have the schema this build needs. The message says what to run.
 	ErrSchemaVersion = errors.New("database schema version mismatch")
 
+	// ErrModeConflict is returned by [Runner.Run] when the group's live
+	// runners use the other mode (leader or balanced, see [WithBalance]):
+	// every runner of a group must use the same. The error says who.
+	ErrModeConflict = errors.New("runner: the group runs in the other mode")
+
 	// ErrClosed is returned by [Runner.Run] after [Runner.Close].
 	ErrClosed = errors.New("runner: closed")
 )

@@ -372,11 +372,15 @@ func compile(j Job) (*job, error) {
 	if j.Weight < 1 || j.Weight > 1000 {
 		return nil, fmt.Errorf("job %q: weight %d: must be 1 to 1000", j.Name, j.Weight)
 	}
+	hosts := make([]string, 0, len(j.Hosts))
 	for _, h := range j.Hosts {
+		h = strings.TrimSuffix(h, "/") // "10.0.0.1/" means "10.0.0.1", as soloist allow reads it
 		if err := checkName("host", h, 255); err != nil {
 			return nil, fmt.Errorf("job %q: %w", j.Name, err)
 		}
+		hosts = append(hosts, h)
 	}
+	j.Hosts = hosts
 	if j.StartingDeadline == 0 {
 		switch j.Missed {
 		case MissedSkip:

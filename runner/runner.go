@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/soloist-dev/soloist/internal/dberr"
 	"github.com/soloist-dev/soloist/internal/leadership"
@@ -36,6 +38,7 @@ type Runner struct {
 
 	schema  string // the database the procedures live in, learned by Run
 	leading atomic.Uint64
+	owned   atomic.Pointer[[]string] // balanced mode: the jobs owned now
 	running atomic.Bool
 	closed  atomic.Bool
 	bg      sync.WaitGroup // outcome reports that outlive a term
@@ -63,6 +66,20 @@ type Hooks struct {
 	// RunsAbandoned follows a takeover that found runs of an earlier holder
 	// unfinished.
 	RunsAbandoned func(n int64)
+
+	// Balanced mode (WithBalance). Acquire then follows every attempt to
+	// take a job's lease, and Heartbeat every renewal of the runner with
+	// all its job leases; the leader hooks are not called.
+
+	// StartedOwning follows a job's lease taken.
+	StartedOwning func(job string, token uint64)
+	// StoppedOwning follows the end of a job's term, after its runs
+	// returned and its lease was released (cause as for StoppedLeading).
+	StoppedOwning func(job string, token uint64, cause error)
+	// Balanced follows every renewal: the group's live runners, the jobs
+	// this runner owns, and the jobs no live runner may own (their hosts
+	// name none).
+	Balanced func(members int, owned []string, unownable []string)
 }
 
 // New returns a runner for group (the lease name: 1 to 191 characters) on
@@ -116,6 +133,9 @@ func (r *Runner) update(replace bool, jobs []Job) error {
 		if _, dup := compiled[j.Name]; dup {
 			return fmt.Errorf("runner: job %q is defined twice", j.Name)
 		}
+		if n := utf8.RuneCountInString(r.group) + utf8.RuneCountInString(j.Name); r.cfg.balance && n > 190 {
+			return fmt.Errorf("runner: job %q: in balanced mode the group and job names together may have at most 190 characters (the job's own lease is named group/job); they have %d", j.Name, n)
+		}
 		compiled[j.Name] = c
 	}
 	r.mu.Lock()
@@ -166,6 +186,15 @@ func (r *Runner) Leading() (token uint64, ok bool) {
 	return t, t != 0
 }
 
+// Owned lists the jobs this runner owns now, in balanced mode
+// ([WithBalance]), sorted; nil in leader mode or before Run.
+func (r *Runner) Owned() []string {
+	if p := r.owned.Load(); p != nil {
+		return slices.Clone(*p)
+	}
+	return nil
+}
+
 // Run competes for the group's lease until ctx is cancelled, running the
 // jobs whenever it holds it, and going back to following when it loses it.
 // It returns nil after a graceful stop: running jobs get the grace period to
@@ -186,6 +215,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil // stopped before it started
 		}
+		return err
+	}
+	if r.cfg.balance {
+		return r.runBalanced(ctx)
+	}
+	if err := r.join(ctx, false); err != nil || ctx.Err() != nil {
 		return err
 	}
 	h := r.cfg.hooks

@@ -43,11 +43,22 @@ func (t *termRun) callCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(t.term.Context(), t.r.callTimeout())
 }
 
-// termRun schedules a group's jobs for one term of the lease.
+// termRun schedules a group's jobs for one term of the lease: in leader
+// mode all of them under the group's lease, in balanced mode one job under
+// its own.
 type termRun struct {
 	r    *Runner
 	term *leadership.Term
 	log  *slog.Logger
+	lock string // the lease the term holds: the group, or the job's own
+	only string // balanced mode: the one job of the term; "" for all
+
+	// handover is closed when the job should move to another runner
+	// (balanced mode only): the term starts no new run, and ends as soon as
+	// none is running, so that a job moves only between its runs.
+	handover    <-chan struct{}
+	handingOver bool
+	changed     <-chan struct{} // the jobs changed (SetJobs, Add)
 
 	clock  dbClock
 	states map[string]*jobState
@@ -87,17 +98,38 @@ func (c *dbClock) now() time.Time { return c.db.Add(time.Since(c.local)) }
 
 // lead is the leadership.LeadFunc: the scheduler of one term.
 func (r *Runner) lead(term *leadership.Term) {
-	t := &termRun{
-		r: r, term: term, log: r.cfg.logger.With("token", term.Token),
+	r.newTermRun(term, r.group, "", nil, r.changed, r.cfg.logger.With("token", term.Token)).run(0)
+}
+
+func (r *Runner) newTermRun(term *leadership.Term, lock, only string, handover, changed <-chan struct{}, log *slog.Logger) *termRun {
+	return &termRun{
+		r: r, term: term, log: log, lock: lock, only: only, handover: handover, changed: changed,
 		states: map[string]*jobState{}, running: map[int64]*execution{},
 		wake:  make(chan struct{}, 1),
 		retry: retry.Backoff{Min: 20 * time.Millisecond, Max: r.cfg.interval},
 	}
+}
+
+// run is the whole term: begin, then the loop, then the wind-down. The first
+// prune of history comes after pruneAfter.
+func (t *termRun) run(pruneAfter time.Duration) {
 	defer t.windDown()
 	if !t.begin() {
 		return
 	}
-	t.loop()
+	t.loop(pruneAfter)
+}
+
+// jobs is what the term schedules: every job of the runner, or its one job.
+func (t *termRun) jobs() map[string]*job {
+	all := t.r.snapshotJobs()
+	if t.only == "" {
+		return all
+	}
+	if j, ok := all[t.only]; ok {
+		return map[string]*job{t.only: j}
+	}
+	return map[string]*job{}
 }
 
 // begin marks the previous holders' unfinished runs abandoned, reads the
@@ -106,7 +138,7 @@ func (t *termRun) begin() bool {
 	for t.term.Valid() {
 		ctx, cancel := t.callCtx()
 		sent := time.Now()
-		abandoned, now, err := t.r.store.BeginTerm(ctx, t.r.group, t.r.cfg.owner, t.term.Token)
+		abandoned, now, err := t.r.store.BeginTerm(ctx, t.lock, t.r.cfg.owner, t.term.Token)
 		cancel()
 		if err == nil {
 			t.clock.set(now, sent, time.Now())
@@ -131,7 +163,7 @@ func (t *termRun) begin() bool {
 
 // syncJobs registers new and changed jobs and forgets removed ones.
 func (t *termRun) syncJobs() bool {
-	jobs := t.r.snapshotJobs()
+	jobs := t.jobs()
 	for name := range t.states {
 		if _, ok := jobs[name]; !ok {
 			delete(t.states, name)
@@ -147,7 +179,7 @@ func (t *termRun) syncJobs() bool {
 			}
 			ctx, cancel := t.callCtx()
 			sent := time.Now()
-			js, err := t.r.store.SyncJob(ctx, t.r.group, t.r.cfg.owner, t.term.Token, name, j.zonedSchedule())
+			js, err := t.r.store.SyncJob(ctx, t.lock, t.r.cfg.owner, t.term.Token, name, j.zonedSchedule())
 			cancel()
 			if err == nil {
 				t.clock.set(js.Now, sent, time.Now())
@@ -180,12 +212,15 @@ func (t *termRun) syncJobs() bool {
 
 // loop claims and starts fires as they come due, until the term ends or the
 // runner stops.
-func (t *termRun) loop() {
+func (t *termRun) loop(pruneAfter time.Duration) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	synced := time.Now()
-	pruneAt := time.Now()
+	pruneAt := time.Now().Add(pruneAfter)
 	for {
+		if t.handingOver && t.runningCount("") == 0 {
+			return
+		}
 		if time.Now().After(pruneAt) {
 			t.prune()
 			pruneAt = time.Now().Add(pruneEvery)
@@ -200,9 +235,12 @@ func (t *termRun) loop() {
 				synced = time.Now()
 			}
 		}
-		wakeAt, ok := t.dispatch()
-		if !ok {
-			return
+		var wakeAt time.Time
+		if !t.handingOver {
+			var ok bool
+			if wakeAt, ok = t.dispatch(); !ok {
+				return
+			}
 		}
 		d := min(time.Until(pruneAt), clockResync)
 		if !wakeAt.IsZero() {
@@ -214,10 +252,12 @@ func (t *termRun) loop() {
 			return
 		case <-t.term.Stopping():
 			return
-		case <-t.r.changed:
+		case <-t.changed:
 			if !t.syncJobs() {
 				return
 			}
+		case <-t.handover:
+			t.handingOver, t.handover = true, nil
 		case <-t.wake:
 		case <-timer.C:
 		}
@@ -346,7 +386,7 @@ func (t *termRun) claim(j *job, fire time.Time, run bool, why string) (store.Cla
 	defer cancel()
 	sent := time.Now()
 	res, err := t.r.store.ClaimFire(ctx, store.Claim{
-		Lock: t.r.group, Owner: t.r.cfg.owner, Token: t.term.Token,
+		Lock: t.lock, Owner: t.r.cfg.owner, Token: t.term.Token,
 		Job: j.Name, Fire: fire, Next: j.next(fire), Missed: !run, Message: why,
 	})
 	if err == nil {
@@ -355,12 +395,13 @@ func (t *termRun) claim(j *job, fire time.Time, run bool, why string) (store.Cla
 	return res, err
 }
 
+// runningCount counts the term's runs of job in progress ("": of any job).
 func (t *termRun) runningCount(job string) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0
 	for _, e := range t.running {
-		if e.job.Name == job {
+		if job == "" || e.job.Name == job {
 			n++
 		}
 	}
@@ -387,7 +428,7 @@ func (t *termRun) start(j *job, fire time.Time, runID int64) {
 	e := &execution{
 		job: j, cancel: cancel, started: time.Now(),
 		fire: Fire{
-			Group: t.r.group, Lease: t.r.group, Job: j.Name, Time: fire, Token: t.term.Token, Owner: t.r.cfg.owner,
+			Group: t.r.group, Lease: t.lock, Job: j.Name, Time: fire, Token: t.term.Token, Owner: t.r.cfg.owner,
 			RunID: runID, schema: t.r.schema, out: &output{},
 		},
 	}
@@ -539,7 +580,7 @@ func (t *termRun) prune() {
 	var total int64
 	for range 10 {
 		ctx, cancel := t.callCtx()
-		n, err := t.r.store.PruneRuns(ctx, t.r.group, t.r.cfg.owner, t.term.Token, t.r.cfg.retention)
+		n, err := t.r.store.PruneRuns(ctx, t.lock, t.r.cfg.owner, t.term.Token, t.r.cfg.retention)
 		cancel()
 		if err != nil {
 			t.log.Warn("pruning history failed", "err", err)

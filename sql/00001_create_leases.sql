@@ -7,6 +7,10 @@
 -- collation pads spaces ('a' = 'a '), and a lock name must never match
 -- another. The procedures accept only valid UTF-8 without control characters.
 -- Times are UTC from the database clock (UTC_TIMESTAMP(6)).
+--
+-- A group in balanced mode has one lease per job besides its own row: named
+-- '<group>/<job>', with group_name and job set (acquire_job creates it), so
+-- that each job has its own owner and its own fencing tokens.
 
 -- +goose Up
 CREATE TABLE leases (
@@ -20,7 +24,10 @@ CREATE TABLE leases (
     released_at DATETIME(6)         NULL COMMENT 'when the last holder released it',
     renewals    BIGINT UNSIGNED NOT NULL DEFAULT 0 COMMENT 'heartbeats in the current term',
     forgotten_at DATETIME(6)        NULL COMMENT 'set by forget_group: reports skip the group until a runner takes the lease again',
-    PRIMARY KEY (name)
+    group_name  VARBINARY(764)      NULL COMMENT 'balanced mode: the group of a job''s own lease; NULL for a group''s lease',
+    job         VARBINARY(764)      NULL COMMENT 'balanced mode: the job of a job''s own lease',
+    PRIMARY KEY (name),
+    KEY leases_group (group_name, holder)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin
   COMMENT = 'Soloist leases: one row per lock';
 

@@ -1,7 +1,9 @@
 -- One row per job of a group (a group is a lock). The holder registers its
 -- jobs at the start of each term (sync_job) and moves last_fire forward as it
 -- claims fires, so the next holder knows which fires are already handled.
--- Operators pause a job here: no runner fires a paused job.
+-- Operators pause a job here: no runner fires a paused job. In balanced mode
+-- the runners declare each job's weight and hosts here (declare_jobs), so
+-- that reports can tell a job that no live runner may own.
 
 -- +goose Up
 CREATE TABLE jobs (
@@ -12,6 +14,8 @@ CREATE TABLE jobs (
     last_fire  DATETIME(6)        NULL COMMENT 'latest fire time handled: run, missed or passed while paused',
     next_fire  DATETIME(6)        NULL COMMENT 'next fire time, as the holder computed it',
     synced_at  DATETIME(6)        NULL COMMENT 'when a holder last registered the job',
+    weight     INT UNSIGNED   NOT NULL DEFAULT 1 COMMENT 'balanced mode: the job''s share of a runner''s load',
+    hosts      VARCHAR(1024) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL COMMENT 'balanced mode: which runners may own it, comma-separated; NULL: any',
     PRIMARY KEY (lease_name, name)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin
   COMMENT = 'Soloist jobs: one row per job of a group';

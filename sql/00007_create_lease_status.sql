@@ -1,7 +1,8 @@
 -- The seed design's visible state, for people: one row per lock with its
 -- status (held, free or expired), holder, the holder's IP, token, and the
 -- times that matter, all in database time (UTC). A forgotten group
--- (forget_group) is left out until a runner takes its lease again.
+-- (forget_group) is left out until a runner takes its lease again, and so
+-- are the jobs' own leases of balanced mode (job_report shows their owners).
 
 -- +goose Up
 CREATE VIEW lease_status AS
@@ -23,7 +24,7 @@ SELECT CONVERT(l.name USING utf8mb4) COLLATE utf8mb4_bin AS name,
        l.revoked_at,
        l.released_at
   FROM leases AS l
- WHERE l.forgotten_at IS NULL;
+ WHERE l.forgotten_at IS NULL AND l.group_name IS NULL;
 
 -- +goose Down
 DROP VIEW IF EXISTS lease_status;

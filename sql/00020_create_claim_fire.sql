@@ -30,6 +30,10 @@ DROP PROCEDURE IF EXISTS claim_fire;
 --   busy       a lock wait or deadlock: try again
 -- The claim writes the lock's fence row, so it is ordered with takeovers on
 -- one server (row lock) and on Galera (certification).
+-- In balanced mode p_lock is the job's own lease ('<group>/<job>', see
+-- acquire_job) and p_job its job: the fire is recorded under the group, and
+-- fenced by the job's lease. A p_job that is not the lease's job fails with
+-- 45000.
 -- With owner_binding on, p_owner must be bound to the calling database user
 -- (check_owner), or the call fails with 45000.
 CREATE PROCEDURE claim_fire(
@@ -57,6 +61,9 @@ BEGIN
     DECLARE v_claimed BOOLEAN DEFAULT FALSE;
     DECLARE v_run_id  BIGINT UNSIGNED;
     DECLARE v_reason  VARCHAR(16) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+    DECLARE v_group   VARBINARY(764);
+    DECLARE v_of      VARBINARY(764);
+    DECLARE v_job     VARBINARY(764);
     DECLARE CONTINUE HANDLER FOR 1062 SET v_dup = TRUE;
     DECLARE EXIT HANDLER FOR 1205, 1213
     BEGIN
@@ -88,6 +95,13 @@ BEGIN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_fire_ms is more than a minute after the database clock';
     END IF;
     SET v_next = CAST('1970-01-01 00:00:00' AS DATETIME(6)) + INTERVAL p_next_ms * 1000 MICROSECOND;
+    -- A job's own lease records its group and job when it is created, and
+    -- they never change: read them before the transaction.
+    SELECT MAX(group_name), MAX(job) INTO v_of, v_job FROM leases WHERE name = p_lock;
+    SET v_group = COALESCE(v_of, p_lock);
+    IF v_job IS NOT NULL AND v_job <> p_job THEN
+        SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_job is not the job whose own lease p_lock is';
+    END IF;
 
     IF p_outcome = 'running' AND v_fire > v_now THEN
         SET v_reason = 'early';
@@ -102,13 +116,13 @@ BEGIN
         IF v_holder IS NULL OR v_holder <> p_owner OR v_expires <= UTC_TIMESTAMP(6) OR v_revoked IS NOT NULL THEN
             SET v_reason = 'lease_lost';
         ELSE
-            INSERT INTO jobs (lease_name, name) VALUES (p_lock, p_job) ON DUPLICATE KEY UPDATE name = name;
-            SELECT paused_at INTO v_paused FROM jobs WHERE lease_name = p_lock AND name = p_job FOR UPDATE;
+            INSERT INTO jobs (lease_name, name) VALUES (v_group, p_job) ON DUPLICATE KEY UPDATE name = name;
+            SELECT paused_at INTO v_paused FROM jobs WHERE lease_name = v_group AND name = p_job FOR UPDATE;
             IF v_paused IS NOT NULL THEN
                 SET v_reason = 'paused';
             ELSE
                 INSERT INTO runs (lease_name, job, fire_time, owner, token, outcome, started_at, finished_at, message)
-                VALUES (p_lock, p_job, v_fire, p_owner, p_token, p_outcome,
+                VALUES (v_group, p_job, v_fire, p_owner, p_token, p_outcome,
                         IF(p_outcome = 'running', v_now, NULL), IF(p_outcome = 'missed', v_now, NULL),
                         LEFT(p_message, 1024));
                 IF v_dup THEN
@@ -119,7 +133,7 @@ BEGIN
                 END IF;
             END IF;
             UPDATE jobs SET last_fire = GREATEST(COALESCE(last_fire, v_fire), v_fire), next_fire = v_next
-             WHERE lease_name = p_lock AND name = p_job;
+             WHERE lease_name = v_group AND name = p_job;
         END IF;
         IF v_reason = 'lease_lost' THEN
             ROLLBACK;

@@ -31,16 +31,22 @@ BEGIN
     DECLARE v_cutoff  DATETIME(6);
     DECLARE v_deleted BIGINT DEFAULT 0;
     DECLARE v_floor   BIGINT;
+    DECLARE v_group   VARBINARY(764);
+    DECLARE v_of      VARBINARY(764);
+    DECLARE v_job     VARBINARY(764);
 
     SET timestamp = DEFAULT;
     CALL check_holder(p_lock, p_owner, p_token);
     IF p_keep_ms IS NULL OR p_keep_ms < 60000 OR p_keep_ms > 3153600000000 THEN
         SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'p_keep_ms must be 60000 (a minute) to 3153600000000 (100 years)';
     END IF;
+    SELECT group_name, job INTO v_of, v_job FROM leases WHERE name = p_lock;
+    SET v_group = COALESCE(v_of, p_lock);
     SELECT MAX(value) INTO v_floor FROM soloist_settings WHERE name = 'min_retention_ms';
     SET v_cutoff = UTC_TIMESTAMP(6)
                  - INTERVAL GREATEST(p_keep_ms, COALESCE(v_floor, 604800000)) * 1000 MICROSECOND;
-    DELETE FROM runs WHERE lease_name = p_lock AND fire_time < v_cutoff AND outcome <> 'running'
+    DELETE FROM runs WHERE lease_name = v_group AND (v_job IS NULL OR job = v_job)
+       AND fire_time < v_cutoff AND outcome <> 'running'
      ORDER BY fire_time, id LIMIT 10000;
     SET v_deleted = ROW_COUNT();
     DELETE FROM lease_terms WHERE name = p_lock AND ended_at < v_cutoff ORDER BY token LIMIT 10000;

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"encoding/json"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,8 @@ CRON_TZ=Europe/Berlin
 		for k := range j {
 			keys = append(keys, k)
 		}
-		if len(keys) != 6 || j["line"] == nil || j["name"] == nil || j["schedule"] == nil || j["command"] == nil || j["time_zone"] == nil || j["next"] == nil {
+		if len(keys) != 8 || j["line"] == nil || j["name"] == nil || j["schedule"] == nil || j["command"] == nil || j["time_zone"] == nil || j["next"] == nil ||
+			string(j["weight"]) != "1" || string(j["hosts"]) != "[]" {
 			t.Fatalf("fields %v", keys)
 		}
 	}
@@ -117,5 +119,74 @@ func TestCheckNotesWhenTheServersZoneIsNotTheSchedules(t *testing.T) {
 	r = soloistCmd(t, []string{"TZ=UTC"}, "run", "--check", "--crontab", path)
 	if r.code != 0 || strings.Contains(r.stdout, "runs in UTC") {
 		t.Fatalf("a UTC server got the note:\n%s", r.stdout)
+	}
+}
+
+func TestCheckShowsWeightAndHostsAndWhenTheyMatter(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, "crontab", `# soloist: name=heavy weight=5 hosts=10.0.0.11,10.0.0.12
+@hourly report
+# soloist: name=light
+@daily true
+# soloist: name=pinned hosts=10.0.0.13/web-3
+@daily pinned
+`)
+	note := "lines 2, 6 set weight= or hosts=, which only matter in balanced mode (--balance, SOLOIST_BALANCE, on every runner of the group)"
+	for _, tc := range []struct {
+		name     string
+		env      []string
+		args     []string
+		wantNote bool
+	}{
+		{"WithoutBalance", nil, nil, true},
+		{"WithTheFlag", nil, []string{"--balance"}, false},
+		{"WithTheEnvironment", []string{"SOLOIST_BALANCE=true"}, nil, false},
+		{"WithTheEnvironmentAsOne", []string{"SOLOIST_BALANCE=1"}, nil, false},
+		{"WithTheEnvironmentOff", []string{"SOLOIST_BALANCE=0"}, nil, true},
+		{"TheFlagOverridesTheEnvironment", []string{"SOLOIST_BALANCE=true"}, []string{"--balance=false"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := soloistCmd(t, tc.env, append([]string{"run", "--check", path}, tc.args...)...)
+			if r.code != 0 || !strings.Contains(r.stdout, "3 jobs, OK") {
+				t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			if got := strings.Contains(r.stdout, note); got != tc.wantNote {
+				t.Fatalf("the leader-mode note is there: %v, want %v\n%s", got, tc.wantNote, r.stdout)
+			}
+			for _, row := range []string{`WEIGHT\s+HOSTS\s+COMMAND`, `(?m)^2\s+heavy\s.*\s5\s+10\.0\.0\.11,10\.0\.0\.12\s+report$`,
+				`(?m)^4\s+light\s.*\s1\s+any\s+true$`, `(?m)^6\s+pinned\s.*\s1\s+10\.0\.0\.13/web-3\s+pinned$`} {
+				if !regexp.MustCompile(row).MatchString(r.stdout) {
+					t.Errorf("the table lacks %s:\n%s", row, r.stdout)
+				}
+			}
+		})
+	}
+
+	r := soloistCmd(t, nil, "run", "--check", "--format", "json", path)
+	var out cli.CheckJSON
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || len(out.Jobs) != 3 {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	if j := out.Jobs[0]; j.Weight != 5 || !reflect.DeepEqual(j.Hosts, []string{"10.0.0.11", "10.0.0.12"}) {
+		t.Errorf("heavy: %+v", j)
+	}
+	if j := out.Jobs[1]; j.Weight != 1 || j.Hosts == nil || len(j.Hosts) != 0 {
+		t.Errorf("light: %+v", j)
+	}
+	if !strings.Contains(r.stderr, "note: "+path+": "+note) {
+		t.Errorf("stderr lacks the note:\n%s", r.stderr)
+	}
+	if r := soloistCmd(t, nil, "run", "--check", "--format", "json", "--balance", path); strings.Contains(r.stderr, "balanced mode") {
+		t.Errorf("the note with --balance:\n%s", r.stderr)
+	}
+
+	// Without weight= or hosts=, the table is as it was.
+	plain := writeFile(t, "plain", "@daily true\n")
+	if r := soloistCmd(t, nil, "run", "--check", plain); r.code != 0 || strings.Contains(r.stdout, "WEIGHT") || strings.Contains(r.stdout, "balanced") {
+		t.Errorf("a crontab without weight= or hosts=: exit %d\n%s", r.code, r.stdout)
+	}
+	// A value the flag does not take is refused, naming the variable.
+	if r := soloistCmd(t, []string{"SOLOIST_BALANCE=maybe"}, "run", "--check", path); r.code != cli.ExitUsage || !strings.Contains(r.stderr, `SOLOIST_BALANCE="maybe"`) {
+		t.Errorf("SOLOIST_BALANCE=maybe: exit %d, stderr %s", r.code, r.stderr)
 	}
 }

@@ -33,19 +33,24 @@ type runOptions struct {
 	allowHosts *[]string
 	// keepBackground lets a command's background processes outlive its run.
 	keepBackground bool
+	// balance spreads the group's jobs across its runners (runner.WithBalance).
+	balance bool
 }
 
 func runCommand(ctx context.Context, env *IO, args []string) error {
 	fs := newFlags("run", "[crontab]", `Run the jobs of a crontab on whichever runner of the group holds the group's
 lease. Start it on every server with the same crontab and group; each job then
 runs on exactly one of them, and another takes over within the TTL when that
-one dies. SIGHUP or SIGUSR2 reloads the crontab; SIGTERM or SIGINT stops gracefully
-(running commands get --grace to finish, then the lease is handed over); a
-second SIGTERM or SIGINT ends the process at once.`)
+one dies. With --balance the group's jobs are spread across its live runners
+instead, each job with a lease of its own (weight= and hosts= settings steer
+them); every runner of a group must use the same mode. SIGHUP or SIGUSR2
+reloads the crontab; SIGTERM or SIGINT stops gracefully (running commands get
+--grace to finish, then the lease is handed over); a second SIGTERM or SIGINT
+ends the process at once.`)
 	dsn := fs.dsnFlag()
 	o := runOptions{}
 	fs.StringVar(&o.crontab, "crontab", "", "the crontab file, if not given as the argument")
-	fs.StringVar(&o.group, "group", "default", "the group: runners with the same group share one lease and one set of jobs")
+	fs.StringVar(&o.group, "group", "default", "the group: runners with the same group share one set of jobs and, unless --balance, one lease")
 	fs.StringVar(&o.owner, "owner", "", "this runner's identity in the lease table (default IP/host/pid-random)")
 	fs.DurationVar(&o.ttl, "ttl", runner.DefaultTTL, "how long a lease lasts without a heartbeat; a dead holder is replaced within it")
 	fs.DurationVar(&o.interval, "interval", 0, "how often to poll and renew (default TTL/3, at most TTL/3)")
@@ -54,6 +59,7 @@ second SIGTERM or SIGINT ends the process at once.`)
 	fs.DurationVar(&o.killGrace, "kill-grace", 10*time.Second, "between SIGTERM and SIGKILL for a command that must stop (capped at half the safety margin when the lease is lost)")
 	fs.StringVar(&o.timeZone, "time-zone", "UTC", "time zone of schedules without CRON_TZ (the same on every server)")
 	fs.DurationVar(&o.retention, "retention", runner.DefaultRetention, "how long the run history is kept (never less than the schema's min_retention_ms, 7 days unless the DBA changed it)")
+	fs.BoolVar(&o.balance, "balance", false, "balanced mode: spread the group's jobs across its live runners, each job with its own lease (default off: one runner leads and runs every job); every runner of the group must agree")
 	fs.BoolVar(&o.keepBackground, "keep-background", false, "let processes a command started in the background outlive its run (default off: they are ended when the command's shell exits)")
 	fs.BoolVar(&o.check, "check", false, "only check the crontab and list its jobs; no database needed")
 	fs.StringVar(&o.format, "format", "table", "with --check: table, or json for {\"jobs\":[...]} with each job's next 5 fires")
@@ -89,7 +95,7 @@ second SIGTERM or SIGINT ends the process at once.`)
 		return fmt.Errorf("%w\nthe crontab is refused; fix the lines above", err)
 	}
 	if o.check {
-		return printCheck(env, ct, o.format, time.Now())
+		return printCheck(env, ct, o.format, o.balance, time.Now())
 	}
 
 	log, err := logOpts.logger(env.Stderr)
@@ -108,6 +114,9 @@ second SIGTERM or SIGINT ends the process at once.`)
 	}
 	if o.owner != "" {
 		opts = append(opts, runner.WithOwner(o.owner))
+	}
+	if o.balance {
+		opts = append(opts, runner.WithBalance())
 	}
 	var obs *observer
 	if o.http != "" {
@@ -147,7 +156,7 @@ second SIGTERM or SIGINT ends the process at once.`)
 		log.Warn(w)
 	}
 	log.Info("soloist run", "version", BuildVersion(), "group", o.group, "owner", r.Owner(),
-		"crontab", o.crontab, "jobs", len(ct.Entries), "dsn", redactConfig(cfg),
+		"crontab", o.crontab, "jobs", len(ct.Entries), "balance", o.balance, "dsn", redactConfig(cfg),
 		"ttl", r.TTL(), "interval", r.Interval(), "safety_margin", r.SafetyMargin(),
 		"grace", o.grace, "kill_grace", o.killGrace, "keep_background", o.keepBackground, "time_zone", loc.String(), "retention", o.retention)
 

@@ -75,7 +75,7 @@ func TestACommandThatPrintsItsEnvironmentSeesNoSecret(t *testing.T) {
 		printed = string(b)
 		return strings.Contains(printed, "SOLOIST_OWNER=")
 	})
-	for _, want := range []string{"HARMLESS=kept", "GREETING=hi", "SOLOIST_JOB=env", "SOLOIST_GROUP=default", "SOLOIST_TOKEN=",
+	for _, want := range []string{"HARMLESS=kept", "GREETING=hi", "SOLOIST_JOB=env", "SOLOIST_GROUP=default", "SOLOIST_LEASE=default", "SOLOIST_TOKEN=",
 		"SOLOIST_FIRE_TIME=", "SOLOIST_RUN_ID=", "SOLOIST_OWNER="} {
 		if !strings.Contains(printed, want) {
 			t.Errorf("the command's environment lacks %s:\n%s", want, printed)
@@ -87,8 +87,8 @@ func TestACommandThatPrintsItsEnvironmentSeesNoSecret(t *testing.T) {
 			soloistVars = append(soloistVars, name)
 		}
 	}
-	if got := strings.Join(soloistVars, " "); len(soloistVars) != 6 {
-		t.Errorf("the command got Soloist variables %s, want only the fire's six", got)
+	if got := strings.Join(soloistVars, " "); len(soloistVars) != 7 {
+		t.Errorf("the command got Soloist variables %s, want only the fire's seven", got)
 	}
 	for _, leak := range []string{cfg.Passwd, "SOLOIST_DSN", "DATABASE_URL", "MYSQL_PWD", "SOLOIST_EXTRA"} {
 		if strings.Contains(printed, leak) {

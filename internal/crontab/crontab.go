@@ -17,6 +17,9 @@
 //	# soloist: name=nightly-report timeout=30m concurrency=forbid missed=once
 //	0 2 * * * /usr/local/bin/report
 //
+// weight= and hosts= are for balanced mode (runner.WithBalance): a job's
+// share of a runner's load, and the runners that may own it.
+//
 // A system crontab's user field (/etc/crontab, /etc/cron.d) is refused with
 // the line and the fix: the user name never becomes the command.
 package crontab
@@ -31,6 +34,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -55,6 +59,14 @@ type Entry struct {
 	Concurrency      runner.Concurrency
 	Missed           runner.Missed
 	StartingDeadline time.Duration
+
+	// Weight is the job's share of a runner's load in balanced mode, from
+	// "# soloist: weight=", 1 to 1000; 0 when not set (the runner's default, 1).
+	Weight int
+	// Hosts are the runners that may own the job in balanced mode, from
+	// "# soloist: hosts=": IPs or leading '/'-separated fields of owners,
+	// without a trailing '/'. Empty: any runner.
+	Hosts []string
 
 	next func(time.Time) time.Time
 }
@@ -294,7 +306,7 @@ func (p *parser) setEnv(key, value string, ct *Crontab) {
 }
 
 var (
-	settingKeys = "name, timeout, concurrency, missed, deadline, and dialect on a line of its own"
+	settingKeys = "name, timeout, concurrency, missed, deadline, weight, hosts, and dialect on a line of its own"
 	nameRule    = regexp.MustCompile(`^[^\s]+$`)
 )
 
@@ -319,10 +331,16 @@ func (p *parser) settings(text string) {
 		p.pending, p.pendingLine = &Entry{}, p.line
 	}
 	e := p.pending
-	for _, kv := range kvs {
+	for i := 0; i < len(kvs); i++ {
+		kv := kvs[i]
 		key, value, ok := strings.Cut(kv, "=")
 		if !ok || value == "" {
 			p.fail(p.line, "soloist setting %q: want key=value, with key one of %s", kv, settingKeys)
+			continue
+		}
+		if key == "hosts" && strings.HasSuffix(value, ",") && i+1 < len(kvs) && !strings.Contains(kvs[i+1], "=") {
+			p.fail(p.line, "soloist setting hosts: %q: write the list without spaces, such as hosts=10.0.0.11,10.0.0.12", value+" "+kvs[i+1])
+			i++
 			continue
 		}
 		var err error
@@ -340,6 +358,10 @@ func (p *parser) settings(text string) {
 			e.Concurrency, err = parseConcurrency(value)
 		case "missed":
 			e.Missed, err = parseMissed(value)
+		case "weight":
+			e.Weight, err = parseWeight(value)
+		case "hosts":
+			e.Hosts, err = parseHosts(value)
 		default:
 			err = fmt.Errorf("unknown setting %q; the settings are %s", key, settingKeys)
 		}
@@ -364,6 +386,45 @@ func parseConcurrency(v string) (runner.Concurrency, error) {
 		}
 	}
 	return 0, fmt.Errorf("%q: want forbid, allow or replace", v)
+}
+
+// maxWeight is the largest weight= (runner.Job.Weight's bound).
+const maxWeight = 1000
+
+var weightRule = regexp.MustCompile(`^[0-9]{1,4}$`)
+
+func parseWeight(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if !weightRule.MatchString(v) || err != nil || n < 1 || n > maxWeight {
+		return 0, fmt.Errorf("%q: want a whole number from 1 to %d", v, maxWeight)
+	}
+	return n, nil
+}
+
+// maxHost is the longest entry of hosts=, in characters, as for the
+// group's allow-list.
+const maxHost = 255
+
+// parseHosts reads a comma list of hosts. A trailing '/' of an entry is
+// dropped, as soloist allow drops it: "10.0.0.11/" names the same runners
+// as "10.0.0.11". Spaces never get here: they end the setting.
+func parseHosts(v string) ([]string, error) {
+	var hosts []string
+	seen := map[string]bool{}
+	for i, raw := range strings.Split(v, ",") {
+		h := strings.TrimRight(raw, "/")
+		switch {
+		case h == "":
+			return nil, fmt.Errorf("%q: entry %d (%q) names no host; want a comma list of IPs or owners' leading fields, such as hosts=10.0.0.11,10.0.0.12", v, i+1, raw)
+		case utf8.RuneCountInString(h) > maxHost:
+			return nil, fmt.Errorf("entry %d is %d characters; a host is at most %d", i+1, utf8.RuneCountInString(h), maxHost)
+		case seen[h]:
+			return nil, fmt.Errorf("%q: %q is listed twice", v, h)
+		}
+		seen[h] = true
+		hosts = append(hosts, h)
+	}
+	return hosts, nil
 }
 
 func parseMissed(v string) (runner.Missed, error) {

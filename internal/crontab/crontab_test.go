@@ -1,12 +1,15 @@
 package crontab_test
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/soloist-dev/soloist/internal/crontab"
 	"github.com/soloist-dev/soloist/runner"
@@ -319,5 +322,102 @@ func TestDayFieldsThatCronCombinesOtherwiseAreNoted(t *testing.T) {
 	line, msg := refusal(t, "ct", "# soloist: dialect=cron\n0 0 */2 * 1 echo x\n")
 	if line != 2 || !strings.Contains(msg, "cron fires when both day fields match") {
 		t.Fatalf("%d: %s", line, msg)
+	}
+}
+
+func TestWeightAndHostsAreBalancedModeSettings(t *testing.T) {
+	ct := parse(t, `# soloist: name=heavy weight=5
+# soloist: hosts=10.0.0.11,10.0.0.12/web-2,10.0.0.13/
+@hourly report
+# soloist: name=light
+@hourly true
+# soloist: weight=1000 hosts=10.0.0.11
+@daily big
+`)
+	heavy, light, big := ct.Entries[0], ct.Entries[1], ct.Entries[2]
+	if heavy.Weight != 5 || !slices.Equal(heavy.Hosts, []string{"10.0.0.11", "10.0.0.12/web-2", "10.0.0.13"}) {
+		t.Errorf("heavy: weight %d, hosts %q", heavy.Weight, heavy.Hosts)
+	}
+	if light.Weight != 0 || light.Hosts != nil {
+		t.Errorf("light, with neither setting: weight %d, hosts %q", light.Weight, light.Hosts)
+	}
+	if big.Weight != 1000 || !slices.Equal(big.Hosts, []string{"10.0.0.11"}) {
+		t.Errorf("big: weight %d, hosts %q", big.Weight, big.Hosts)
+	}
+	jobs := ct.Jobs(crontab.ExecOptions{})
+	if jobs[0].Weight != 5 || !slices.Equal(jobs[0].Hosts, heavy.Hosts) || jobs[1].Weight != 0 || jobs[1].Hosts != nil {
+		t.Errorf("runner jobs: %d %q, %d %q", jobs[0].Weight, jobs[0].Hosts, jobs[1].Weight, jobs[1].Hosts)
+	}
+	// The runner takes them as they are, at the bounds too.
+	r, err := runner.New(neverConnected(t), "g", runner.WithBalance())
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := parse(t, "# soloist: weight=1 hosts="+strings.Repeat("é", 255)+"\n@daily x\n")
+	if err := r.SetJobs(append(jobs, long.Jobs(crontab.ExecOptions{})...)...); err != nil {
+		t.Fatalf("the runner refuses the crontab's jobs: %v", err)
+	}
+}
+
+// neverConnected is a database handle that no test uses: the runner checks
+// jobs without connecting.
+func neverConnected(t testing.TB) *sql.DB {
+	t.Helper()
+	c, err := mysql.NewConnector(mysql.NewConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestBadWeightsAndHostsAreRefusedWithTheirLine(t *testing.T) {
+	for _, tc := range []struct {
+		name, setting, want string
+	}{
+		{"WeightZero", "weight=0", `soloist setting weight: "0": want a whole number from 1 to 1000`},
+		{"WeightTooBig", "weight=1001", `soloist setting weight: "1001": want a whole number from 1 to 1000`},
+		{"WeightNegative", "weight=-1", `"-1": want a whole number from 1 to 1000`},
+		{"WeightSigned", "weight=+5", `"+5": want a whole number`},
+		{"WeightFraction", "weight=1.5", `"1.5": want a whole number`},
+		{"WeightWord", "weight=heavy", `"heavy": want a whole number`},
+		{"WeightHuge", "weight=99999999999999999999", `want a whole number from 1 to 1000`},
+		{"WeightEmpty", "weight=", `soloist setting "weight=": want key=value`},
+		{"HostsEmptyEntry", "hosts=10.0.0.11,,10.0.0.12", `soloist setting hosts: "10.0.0.11,,10.0.0.12": entry 2 ("") names no host`},
+		{"HostsTrailingComma", "hosts=10.0.0.11,", `entry 2 ("") names no host`},
+		{"HostsOnlySlash", "hosts=/", `entry 1 ("/") names no host`},
+		{"HostsDuplicate", "hosts=10.0.0.11,10.0.0.12,10.0.0.11", `"10.0.0.11" is listed twice`},
+		{"HostsDuplicateWithSlash", "hosts=10.0.0.11,10.0.0.11/", `"10.0.0.11" is listed twice`},
+		{"HostsTooLong", "hosts=" + strings.Repeat("a", 256), "entry 1 is 256 characters; a host is at most 255"},
+		{"HostsWithASpace", "hosts=10.0.0.11, 10.0.0.12", `soloist setting hosts: "10.0.0.11, 10.0.0.12": write the list without spaces`},
+		{"HostsControlCharacter", "hosts=10.0.0.11\x01", "control character U+0001 in the soloist settings"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			line, msg := refusal(t, "ct", "SHELL=/bin/sh\n# soloist: name=a "+tc.setting+"\n@hourly true\n")
+			if line != 2 || !strings.Contains(msg, tc.want) {
+				t.Fatalf("%d: %s\nwant line 2: %s", line, msg, tc.want)
+			}
+		})
+	}
+}
+
+func TestCommandsGetTheLeaseTheirTokenBelongsTo(t *testing.T) {
+	e := parse(t, "# soloist: name=report\n@hourly report\n").Entries[0]
+	env := crontab.CommandEnv([]string{"SOLOIST_LEASE=from-the-runner", "HOME=/root"}, nil, e,
+		runner.Fire{Group: "billing", Lease: "billing/report", Job: "report", Token: 42})
+	var soloist []string
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "SOLOIST_") {
+			soloist = append(soloist, kv)
+		}
+	}
+	for _, want := range []string{"SOLOIST_GROUP=billing", "SOLOIST_LEASE=billing/report", "SOLOIST_TOKEN=42", "SOLOIST_JOB=report"} {
+		if !slices.Contains(soloist, want) {
+			t.Errorf("the command's environment lacks %s: %q", want, soloist)
+		}
+	}
+	if len(soloist) != 7 || slices.Contains(env, "SOLOIST_LEASE=from-the-runner") {
+		t.Errorf("want the fire's seven Soloist variables and none of the runner's: %q", soloist)
 	}
 }

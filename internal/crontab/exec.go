@@ -66,6 +66,8 @@ func (e Entry) Job(opts ExecOptions) runner.Job {
 		Concurrency:      e.Concurrency,
 		Missed:           e.Missed,
 		StartingDeadline: e.StartingDeadline,
+		Weight:           e.Weight,
+		Hosts:            e.Hosts,
 		Run: func(ctx context.Context, fire runner.Fire) error {
 			return e.run(ctx, fire, opts)
 		},
@@ -78,13 +80,15 @@ func (e Entry) Job(opts ExecOptions) runner.Job {
 //     without MYSQL_PWD, and without any variable whose value is one of
 //     secrets or, for a secret of 6 bytes or more, contains it;
 //  2. then the crontab's own KEY=VALUE lines above the entry;
-//  3. then the fire's SOLOIST_GROUP, SOLOIST_JOB, SOLOIST_TOKEN,
+//  3. then the fire's SOLOIST_GROUP, SOLOIST_LEASE (the lease SOLOIST_TOKEN
+//     belongs to, the one assert_lease checks: the group in leader mode, the
+//     job's own lease in balanced mode), SOLOIST_JOB, SOLOIST_TOKEN,
 //     SOLOIST_FIRE_TIME (RFC 3339, UTC), SOLOIST_RUN_ID and SOLOIST_OWNER.
 //
 // Later entries win over earlier ones of the same name. The runner's own
 // settings (SOLOIST_DSN, SOLOIST_DSN_FILE and the rest) never reach a command.
 func CommandEnv(base []string, secrets []string, e Entry, fire runner.Fire) []string {
-	env := make([]string, 0, len(base)+len(e.Env)+6)
+	env := make([]string, 0, len(base)+len(e.Env)+7)
 	for _, kv := range base {
 		if !secretVar(kv, secrets) {
 			env = append(env, kv)
@@ -93,6 +97,7 @@ func CommandEnv(base []string, secrets []string, e Entry, fire runner.Fire) []st
 	env = append(env, e.Env...)
 	return append(env,
 		"SOLOIST_GROUP="+fire.Group,
+		"SOLOIST_LEASE="+fire.Lease,
 		"SOLOIST_JOB="+fire.Job,
 		"SOLOIST_TOKEN="+strconv.FormatUint(fire.Token, 10),
 		"SOLOIST_FIRE_TIME="+fire.Time.UTC().Format(time.RFC3339),

@@ -22,6 +22,7 @@ func FuzzParse(f *testing.F) {
 		"17 * * * * root cd / && run-parts /etc/cron.hourly\n",
 		"# soloist: name=a\x00b\n* * * * * echo \x00\n",
 		"# soloist: name=a timeout=30m concurrency=replace missed=all deadline=1h\n0 2 * * * report\n",
+		"# soloist: weight=1000 hosts=10.0.0.11,10.0.0.12/web-2/\n@hourly x\n# soloist: weight=0 hosts=a,,a\n@daily y\n",
 		"CRON_TZ=Europe/Berlin\n0 9 * * 1-5 x\nTZ=Asia/Tokyo 0 9 * * * y\n",
 		"SHELL=/bin/bash\nA = \"b c\"\nMAILTO=x@y\n@daily date +\\%F%in%put\n",
 		"61 * * * * x\n",
@@ -35,6 +36,7 @@ func FuzzParse(f *testing.F) {
 	} {
 		f.Add(s)
 	}
+	db := neverConnected(f)
 	f.Fuzz(func(t *testing.T, text string) {
 		ct, err := crontab.Parse("fuzz", strings.NewReader(text), time.UTC)
 		lines := strings.Count(text, "\n") + 2
@@ -75,8 +77,16 @@ func FuzzParse(f *testing.F) {
 				firing++
 			}
 		}
-		if len(ct.Jobs(crontab.ExecOptions{})) != firing {
+		jobs := ct.Jobs(crontab.ExecOptions{})
+		if len(jobs) != firing {
 			t.Fatal("jobs lost")
+		}
+		r, err := runner.New(db, "fuzz", runner.WithBalance())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.SetJobs(jobs...); err != nil {
+			t.Fatalf("the runner refuses the accepted crontab's jobs: %v", err)
 		}
 	})
 }

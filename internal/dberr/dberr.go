@@ -94,3 +94,13 @@ func Signalled(err error, prefix string) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && me.SQLState == [5]byte{'4', '5', '0', '0', '0'} && strings.HasPrefix(me.Message, prefix)
 }
+
+// Message is the server's message of a MySQL error in err (a procedure's
+// SIGNAL text), or err's own text when it holds none.
+func Message(err error) string {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Message
+	}
+	return err.Error()
+}

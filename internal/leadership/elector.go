@@ -366,6 +366,22 @@ type Term struct {
 	timer    *time.Timer
 }
 
+// NewTerm starts a term with token that is trusted until deadline, for a
+// lease loop other than the Elector's: balanced mode holds one term per job.
+// Its owner extends it with Extend after each successful renewal, and ends
+// it with Refused, Stop or End.
+func NewTerm(token uint64, deadline time.Time) *Term { return newTerm(token, deadline) }
+
+// Extend moves the trust window's end to deadline, unless the term ended;
+// it reports whether it did.
+func (t *Term) Extend(deadline time.Time) bool { return t.extend(deadline) }
+
+// Stop closes Stopping: the runner is shutting down gracefully.
+func (t *Term) Stop() { t.stop() }
+
+// End ends the term with cause, unless it ended already.
+func (t *Term) End(cause error) { t.end(cause) }
+
 func newTerm(token uint64, deadline time.Time) *Term {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	t := &Term{Token: token, ctx: ctx, cancel: cancel, stopping: make(chan struct{}), deadline: deadline}

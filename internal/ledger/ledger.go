@@ -179,8 +179,18 @@ func Read(path string) ([]Event, error) {
 	return evs, sc.Err()
 }
 
-// fencedWrite inserts a row in the same transaction as assert_lease, which
-// it calls in schema, the database of LEDGER_DSN.
+// fenceLease is the lease the run's token belongs to: SOLOIST_LEASE (the
+// group in leader mode, the job's own lease in balanced mode), or the group
+// under a runner too old to set it.
+func fenceLease() string {
+	if l := os.Getenv("SOLOIST_LEASE"); l != "" {
+		return l
+	}
+	return os.Getenv("SOLOIST_GROUP")
+}
+
+// fencedWrite inserts a row in the same transaction as assert_lease on the
+// run's lease, which it calls in schema, the database of LEDGER_DSN.
 func fencedWrite(db *sql.DB, schema string, e Event) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -189,7 +199,7 @@ func fencedWrite(db *sql.DB, schema string, e Event) error {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-	if err := store.AssertLease(ctx, tx, schema, os.Getenv("SOLOIST_GROUP"), e.Token); err != nil {
+	if err := store.AssertLease(ctx, tx, schema, fenceLease(), e.Token); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, "INSERT INTO fenced_writes (job, fire, token, owner) VALUES (?, ?, ?, ?)",

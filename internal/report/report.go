@@ -72,6 +72,12 @@ type Job struct {
 	LastOwner    *string    `json:"last_owner"`
 	Problems24h  int64      `json:"problems_24h"`
 	RegisteredAt *time.Time `json:"registered_at"`
+	// Balanced mode: the job's weight and hosts, and the live owner of its
+	// own lease with its token (Owner nil: nobody owns it now).
+	Weight   int      `json:"weight"`
+	Hosts    []string `json:"hosts"`
+	Owner    *string  `json:"owner"`
+	OwnerTok *uint64  `json:"owner_token"`
 }
 
 // Run is a row of the run history.
@@ -98,6 +104,7 @@ type Term struct {
 	AcquiredAt time.Time  `json:"acquired_at"`
 	EndedAt    *time.Time `json:"ended_at"`   // null while the term lasts
 	EndReason  *string    `json:"end_reason"` // released or expired; null while the term lasts
+	Job        *string    `json:"job"`        // balanced mode: the job whose own lease it is; null for the group's
 }
 
 // RunQuery selects runs for [Runs].
@@ -176,10 +183,16 @@ func readJobs(ctx context.Context, db *sql.DB, group string, now time.Time, st *
 	for rows.Next() {
 		var j Job
 		var groupName string
+		var hosts *string
 		if err := rows.Scan(&groupName, &j.Name, &j.Schedule, &j.PausedAt, &j.LastFire, &j.NextFire, &j.RegisteredAt,
-			&j.LastOutcome, &j.LastRunFire, &j.LastStarted, &j.LastFinished, &j.LastMessage, &j.LastOwner, &j.Problems24h); err != nil {
+			&j.LastOutcome, &j.LastRunFire, &j.LastStarted, &j.LastFinished, &j.LastMessage, &j.LastOwner,
+			&j.Weight, &hosts, &j.Owner, &j.OwnerTok, &j.Problems24h); err != nil {
 			rows.Close()
 			return err
+		}
+		j.Hosts = []string{}
+		if hosts != nil && *hosts != "" {
+			j.Hosts = strings.Split(*hosts, ",")
 		}
 		j.Paused = j.PausedAt != nil
 		if j.NextFire == nil && j.Schedule != nil { // registered, never claimed: compute it
@@ -229,7 +242,7 @@ func Terms(ctx context.Context, db *sql.DB, group string, since time.Time) ([]Te
 	terms := []Term{}
 	for rows.Next() {
 		var t Term
-		if err := rows.Scan(&t.Group, &t.Token, &t.Holder, &t.AcquiredAt, &t.EndedAt, &t.EndReason); err != nil {
+		if err := rows.Scan(&t.Group, &t.Token, &t.Holder, &t.AcquiredAt, &t.EndedAt, &t.EndReason, &t.Job); err != nil {
 			rows.Close()
 			return nil, err
 		}

@@ -6,4 +6,4 @@ package schema
 
 // Version is the goose version of the newest migration in sql/. A runner
 // refuses to start on a database at an older version.
-const Version int64 = 37
+const Version int64 = 44

@@ -16,6 +16,13 @@ const (
 	queryFinishRun     = "CALL finish_run(?, ?, ?, ?, ?)"
 	queryPruneRuns     = "CALL prune_runs(?, ?, ?, ?)"
 
+	// Balanced mode.
+	queryJoinGroup    = "CALL join_group(?, ?, ?, ?)"
+	queryBalanceRenew = "CALL balance_renew(?, ?, ?)"
+	queryAcquireJob   = "CALL acquire_job(?, ?, ?, ?)"
+	queryLeaveGroup   = "CALL leave_group(?, ?)"
+	queryDeclareJobs  = "CALL declare_jobs(?, ?, ?)"
+
 	// queryAssertLease runs in the caller's own transaction, which may be on
 	// another default database: the schema is qualified by the caller.
 	queryAssertLease = "CALL %s.assert_lease(?, ?)"
