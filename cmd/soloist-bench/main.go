@@ -38,8 +38,8 @@ func main() {
 	out := fs.String("out", "docs", "where to write benchmarks.md and benchmarks-failover.svg (\"\" for nowhere)")
 	quick := fs.Bool("quick", false, "fewer repetitions: a few minutes instead of half an hour")
 	only := fs.String("only", "", "run one part: micro, failover, handover, scale or balanced")
-	sizes := fs.StringSlice("balanced-sizes", nil, "the balanced section's sizes, as RUNNERSxJOBS (default 10x100,100x1000; 10x100 with --quick)")
-	kinds := fs.StringSlice("balanced-systems", nil, "the balanced section's systems: soloist, quartz, dbscheduler (default all)")
+	sizes := fs.StringSlice("balanced-sizes", nil, "the balanced section's sizes, as RUNNERSxJOBS (default 10x100,30x300,100x1000; 10x100 with --quick)")
+	kinds := fs.StringSlice("balanced-systems", nil, "the balanced section's systems: quartz, dbscheduler, soloist (default all)")
 	keep := fs.Bool("keep", false, "keep the working files (processes' logs, ledgers) and say where")
 	_ = fs.Parse(os.Args[1:])
 	var balancedSizes []bench.BalancedSize

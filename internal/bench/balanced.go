@@ -17,14 +17,17 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/soloist-dev/soloist/internal/ledger"
 	"github.com/soloist-dev/soloist/internal/spawn"
 	"github.com/soloist-dev/soloist/runner"
 )
 
 // BalancedKinds are the systems the balanced section compares, in the
-// report's order: Soloist's balanced mode and the two alternatives.
-var BalancedKinds = []string{"soloist", "quartz", "dbscheduler"}
+// order they run and are reported: the two alternatives, then Soloist's
+// balanced mode.
+var BalancedKinds = []string{"quartz", "dbscheduler", "soloist"}
 
 // BalancedWorkerOptions configure `soloist-bench balanced-worker`.
 type BalancedWorkerOptions struct {
@@ -312,6 +315,9 @@ func Balanced(ctx context.Context, bin string, stats ServerStats, database func(
 			logf("balanced: %s, %d runners, %d jobs, window %v", kindName(kind), size.Runners, size.Jobs, window)
 			r, err := balancedOne(ctx, bin, stats, db, dsn, kind, size, window, dir, logf)
 			db.Close()
+			if qerr := quiesce(ctx, stats.db, dsn, logf); err == nil {
+				err = qerr
+			}
 			if err != nil {
 				return out, fmt.Errorf("balanced %s %d/%d: %w", kind, size.Runners, size.Jobs, err)
 			}
@@ -321,6 +327,43 @@ func Balanced(ctx context.Context, bin string, stats ServerStats, database func(
 		}
 	}
 	return out, nil
+}
+
+// quiesce ends what the workers of a run left running on the server (a
+// call goes on after its client is gone), so that the next run starts on an
+// idle server.
+func quiesce(ctx context.Context, admin *sql.DB, dsn string, logf func(string, ...any)) error {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return err
+	}
+	for range 30 {
+		rows, err := admin.QueryContext(ctx, "SELECT id FROM information_schema.processlist WHERE db = ?", cfg.DBName)
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		logf("  %d connections of the run still on the server: killed", len(ids))
+		for _, id := range ids {
+			_, _ = admin.ExecContext(ctx, fmt.Sprintf("KILL %d", id)) // it may have ended meanwhile
+		}
+		sleep(ctx, time.Second)
+	}
+	return fmt.Errorf("the server still runs statements of %s after 30 s of KILLs", cfg.DBName)
 }
 
 func balancedOne(ctx context.Context, bin string, stats ServerStats, db *sql.DB, dsn, kind string, size BalancedSize,

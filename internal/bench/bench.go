@@ -33,8 +33,8 @@ type Options struct {
 	Keep     bool // keep the working files (logs, ledgers) instead of removing them
 
 	// BalancedSizes and BalancedKinds narrow the balanced section (default:
-	// 10 runners with 100 jobs and 100 with 1,000, or only the first with
-	// Quick; every system).
+	// 10 runners with 100 jobs, 30 with 300 and 100 with 1,000, or only the
+	// first with Quick; every system).
 	BalancedSizes []BalancedSize
 	BalancedKinds []string
 }
@@ -203,7 +203,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		r.Scale = append(r.Scale, s)
 	}
 	if want("balanced") {
-		sizes, kinds, bw := []BalancedSize{{10, 100}, {100, 1000}}, BalancedKinds, 30*time.Second
+		sizes, kinds, bw := []BalancedSize{{10, 100}, {30, 300}, {100, 1000}}, BalancedKinds, 30*time.Second
 		if o.Quick {
 			sizes, bw = sizes[:1], 10*time.Second
 		}
