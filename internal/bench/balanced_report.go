@@ -58,7 +58,8 @@ func (r *Report) BalancedMarkdown() string {
 			ms(x.Lateness.P50), ms(x.Lateness.P99), ms(x.LatenessMax), bounded(x.JoinFirst), bounded(x.JoinShare), x.KilledJobs, bounded(x.KillRecover),
 			strings.Join(x.Notes, "; "))
 	}
-	w("\n")
+	w("\nAgainst the issue's target (Soloist's lateness p99, statements and server CPU no worse than the better\n")
+	w("alternative's; only systems that ran 99 %% of their fires are compared):\n\n")
 	for _, v := range r.balancedVerdicts() {
 		w("- %s\n", v)
 	}
@@ -80,33 +81,47 @@ func bounded(d time.Duration) string {
 	return ms(max(d, time.Microsecond))
 }
 
+// ranAll says whether a system ran at least 99 % of the fires due in the
+// window: below that its lateness and its cost leave out the work it did
+// not do, and cannot be compared.
+func (b *BalancedResult) ranAll() bool { return b.Expected > 0 && b.Ran*100 >= b.Expected*99 }
+
 // balancedVerdicts compare Soloist with the better alternative at each size:
-// the target is a lateness p99 and a database cost no worse.
+// the target is a lateness p99 and a database cost no worse. Only
+// systems that ran their fires (ranAll) are compared.
 func (r *Report) balancedVerdicts() []string {
 	type size struct{ n, j int }
 	var sizes []size
-	by := map[size]map[string]*BalancedResult{}
+	by := map[size][]*BalancedResult{}
 	for _, x := range r.Balanced {
 		s := size{x.Runners, x.Jobs}
 		if by[s] == nil {
-			by[s] = map[string]*BalancedResult{}
 			sizes = append(sizes, s)
 		}
-		by[s][x.Kind] = x
+		by[s] = append(by[s], x)
 	}
 	var out []string
 	for _, s := range sizes {
-		sol := by[s]["soloist"]
-		if sol == nil {
-			continue
-		}
+		var sol *BalancedResult
 		var alts []*BalancedResult
-		for k, x := range by[s] {
-			if k != "soloist" {
+		for _, x := range by[s] {
+			switch {
+			case x.Kind == "soloist":
+				sol = x
+			case x.ranAll():
 				alts = append(alts, x)
 			}
 		}
-		if len(alts) == 0 {
+		head := fmt.Sprintf("%d runners, %d jobs: ", s.n, s.j)
+		switch {
+		case sol == nil:
+			continue
+		case !sol.ranAll():
+			out = append(out, head+fmt.Sprintf("target **missed**: Soloist ran %d of the %d fires due in the window.", sol.Ran, sol.Expected))
+			continue
+		case len(alts) == 0:
+			out = append(out, head+"neither alternative ran 99 % of its fires, so there is no figure to compare with; Soloist ran "+
+				fmt.Sprintf("%d of %d.", sol.Ran, sol.Expected))
 			continue
 		}
 		best := func(f func(*BalancedResult) float64) (float64, string) {
@@ -129,7 +144,7 @@ func (r *Report) balancedVerdicts() []string {
 		dur := func(v float64) string { return ms(time.Duration(v)) }
 		num := func(v float64) string { return fmt.Sprintf("%.0f/s", v) }
 		cores := func(v float64) string { return fmt.Sprintf("%.2f cores", v) }
-		out = append(out, fmt.Sprintf("%d runners, %d jobs: %s; %s; %s.", s.n, s.j,
+		out = append(out, head+fmt.Sprintf("%s; %s; %s.",
 			judge("lateness p99", float64(sol.Lateness.P99), func(x *BalancedResult) float64 { return float64(x.Lateness.P99) }, dur),
 			judge("statements", sol.PerSecond, func(x *BalancedResult) float64 { return x.PerSecond }, num),
 			judge("server CPU", sol.ServerCPU, func(x *BalancedResult) float64 { return x.ServerCPU }, cores)))

@@ -7,6 +7,7 @@ package bench
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -216,6 +217,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		t := time.Now()
 		r.Balanced, err = Balanced(ctx, o.Programs.Self, stats, database, sizes, kinds, bw, dir, logf)
 		r.BalancedTook = time.Since(t)
+		if raw, jerr := json.Marshal(r.Balanced); jerr == nil {
+			logf("balanced results: %s", raw)
+		}
 		if err != nil {
 			return r, err
 		}

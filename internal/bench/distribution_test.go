@@ -147,3 +147,34 @@ func TestSpliceSectionKeepsTheOtherSections(t *testing.T) {
 		})
 	}
 }
+
+// A system that did not run its fires cannot pass the target on the
+// lateness of the few it ran, nor set the bar for Soloist.
+func TestBalancedVerdictsCountOnlyFiresThatRan(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	row := func(kind string, ran int, p99 time.Duration, stmts, cpu float64) *BalancedResult {
+		return &BalancedResult{Kind: kind, Runners: 10, Jobs: 100, Window: 30 * time.Second, Expected: 3000, Ran: ran,
+			Lateness: Latency{P99: p99}, PerSecond: stmts, ServerCPU: cpu}
+	}
+	for _, tc := range []struct {
+		name string
+		rows []*BalancedResult
+		want string
+	}{
+		{"SoloistRanNothing", []*BalancedResult{row("quartz", 3000, ms(300), 1000, 0.2), row("soloist", 0, 0, 8, 1.2)},
+			"10 runners, 100 jobs: target **missed**: Soloist ran 0 of the 3000 fires due in the window."},
+		{"TheBetterAlternativeSetsTheBar", []*BalancedResult{row("quartz", 3000, ms(300), 1000, 0.2), row("dbscheduler", 3000, ms(400), 300, 0.1),
+			row("soloist", 3000, ms(200), 200, 0.15)},
+			"10 runners, 100 jobs: lateness p99 200.0 ms against Quartz cluster's 300.0 ms: met; statements 200/s against db-scheduler's 300/s: met; server CPU 0.15 cores against db-scheduler's 0.10 cores: **missed**."},
+		{"AnAlternativeThatFellBehindIsNoBar", []*BalancedResult{row("quartz", 100, ms(50), 100, 0.1), row("dbscheduler", 3000, ms(400), 300, 0.1),
+			row("soloist", 3000, ms(200), 200, 0.05)},
+			"10 runners, 100 jobs: lateness p99 200.0 ms against db-scheduler's 400.0 ms: met; statements 200/s against db-scheduler's 300/s: met; server CPU 0.05 cores against db-scheduler's 0.10 cores: met."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := (&Report{Balanced: tc.rows}).balancedVerdicts()
+			if len(got) != 1 || got[0] != tc.want {
+				t.Errorf("verdicts = %q, want [%q]", got, tc.want)
+			}
+		})
+	}
+}
