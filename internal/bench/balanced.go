@@ -63,8 +63,9 @@ func BalancedWorker(o BalancedWorkerOptions) error {
 		}
 		return d.run(ctx, emit)
 	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r, err := runner.New(db, "bench", runner.WithBalance(), runner.WithOwner(o.Owner), runner.WithTTL(o.TTL), runner.WithLogger(quiet))
+	// Warnings go to the worker's log file, which --keep keeps.
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	r, err := runner.New(db, "bench", runner.WithBalance(), runner.WithOwner(o.Owner), runner.WithTTL(o.TTL), runner.WithLogger(logger))
 	if err != nil {
 		return err
 	}
