@@ -35,7 +35,7 @@ bench: deps build
 bench-quick: deps build
 	$(GO) run ./cmd/soloist-bench --soloist bin/soloist --quick --out ""
 
-## bench-balanced: balanced mode against Quartz's cluster and db-scheduler; rewrites only its section of docs/benchmarks.md (about 10 minutes)
+## bench-balanced: balanced mode against Quartz's cluster and db-scheduler; rewrites only its section of docs/benchmarks.md (about 30 minutes)
 bench-balanced: deps build
 	$(GO) run ./cmd/soloist-bench --soloist bin/soloist --only balanced
 

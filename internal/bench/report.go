@@ -229,7 +229,7 @@ func (r *Report) Markdown() string {
 	if len(r.Balanced) > 0 {
 		b.WriteString(r.BalancedMarkdown())
 	}
-	w("## Reproduce\n\n```sh\nmake bench          # about half an hour; writes this file and benchmarks-failover.svg\nmake bench-quick    # a few minutes, fewer repetitions\nmake bench-balanced # section 7 alone (about 10 minutes); the rest of this file stays\n```\n")
+	w("## Reproduce\n\n```sh\nmake bench          # about half an hour; writes this file and benchmarks-failover.svg\nmake bench-quick    # a few minutes, fewer repetitions\nmake bench-balanced # section 7 alone (about 30 minutes); the rest of this file stays\n```\n")
 	return b.String()
 }
 
