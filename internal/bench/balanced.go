@@ -149,7 +149,7 @@ func (s ServerStats) sampleBalanced(ctx context.Context) (balancedStats, error) 
 // balancedRun is one system at one size: its workers and what they wrote.
 type balancedRun struct {
 	kind    string
-	n, jobs int
+	jobs    int
 	ttl     time.Duration
 	bin     string
 	dsn     string
@@ -375,7 +375,7 @@ func balancedOne(ctx context.Context, bin string, stats ServerStats, db *sql.DB,
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	b := &balancedRun{kind: kind, n: size.Runners, jobs: size.Jobs, ttl: ttl, bin: bin, dsn: dsn, dir: dir,
+	b := &balancedRun{kind: kind, jobs: size.Jobs, ttl: ttl, bin: bin, dsn: dsn, dir: dir,
 		tail: &ledgerTail{path: filepath.Join(dir, "ledger.jsonl")}}
 	defer b.tail.close()
 	begun := time.Now()
