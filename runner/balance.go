@@ -27,6 +27,16 @@ import (
 // between their runs. Each owned job runs as a term of its own lease, with
 // the same trust window, claims and fencing as a leader's term.
 
+// expirySlack is how long after another runner's lease should have expired
+// the next round looks: the expiry was measured from the send of the call,
+// so the lease has ended by then but for the call's one-way latency, and a
+// round that comes a little early looks again.
+const expirySlack = 10 * time.Millisecond
+
+// keepFor is how many TTLs a runner keeps a job it took for a runner that
+// left it free before it offers the job to that runner again.
+const keepFor = 10
+
 // ownedJob is a job whose lease this runner holds.
 type ownedJob struct {
 	term     *leadership.Term
@@ -36,16 +46,33 @@ type ownedJob struct {
 	handing  bool
 }
 
+// freeSince is since when a job has been free while given to one runner.
+type freeSince struct {
+	to    string
+	since time.Time
+}
+
+// kept is a job taken for a runner that did not take it.
+type kept struct {
+	from  string
+	until time.Time
+}
+
 // balancer is the loop of a runner in balanced mode.
 type balancer struct {
 	r     *Runner
 	log   *slog.Logger
 	owned map[string]*ownedJob
-	// freeSince is when this runner first saw each job free and not its to
-	// take: a job that stays free for two intervals is taken by whoever has
-	// it, so that a job only some runners know (a crontab being rolled out)
-	// or an assignment seen differently never leaves it unowned.
-	freeSince map[string]time.Time
+	// freeSince is since when this runner has seen each job free and given
+	// to the same other runner. A job that stays so for a whole TTL although
+	// that runner is live (a job only some runners know, while a crontab is rolled out) is
+	// taken by the runner the assignment would pick without that one, so
+	// that it is never left unowned, and a runner that is only slow to take
+	// its jobs does not lose them.
+	freeSince map[string]freeSince
+	// kept are jobs taken that way, with the runner that did not take them
+	// and until when this runner keeps them rather than hand them back.
+	kept      map[string]kept
 	declared  map[string]*job // the jobs as last declared
 	stopping  bool
 	unownable []string
@@ -56,7 +83,7 @@ func (r *Runner) runBalanced(ctx context.Context) error {
 	if err := r.join(ctx, true); err != nil {
 		return err
 	}
-	b := &balancer{r: r, log: r.cfg.logger, owned: map[string]*ownedJob{}, freeSince: map[string]time.Time{}}
+	b := &balancer{r: r, log: r.cfg.logger, owned: map[string]*ownedJob{}, freeSince: map[string]freeSince{}, kept: map[string]kept{}}
 	r.cfg.logger.Info("runner started in balanced mode", "ttl", r.cfg.ttl, "interval", r.cfg.interval,
 		"safety_margin", r.cfg.margin, "jobs", len(r.snapshotJobs()))
 	err := b.loop(ctx)
@@ -175,6 +202,17 @@ func (b *balancer) round() (next time.Time, err error) {
 		}
 		o.term.Refused()
 	}
+	// A lease the database says this runner holds, with no term here: an
+	// acquire_job whose answer was lost. Renewing it would keep the job from
+	// everyone; give it back, and let the assignment decide again.
+	for _, h := range g.Jobs {
+		if _, ok := b.owned[h.Job]; !ok && h.Holder == r.cfg.owner {
+			b.log.Warn("releasing a job lease this runner holds without running the job (an answer was lost)", "job", h.Job, "token", h.Token)
+			b.release(store.JobLease(r.group, h.Job), h.Token)
+			h.Holder = ""
+			holders[h.Job] = h
+		}
+	}
 	if b.stopping {
 		return sent.Add(r.cfg.interval), nil
 	}
@@ -187,7 +225,7 @@ func (b *balancer) round() (next time.Time, err error) {
 		members = append(members, r.cfg.owner)
 	}
 	owners := map[string]string{}
-	for _, h := range g.Jobs {
+	for _, h := range holders {
 		if h.Holder != "" {
 			owners[h.Job] = h.Holder
 		}
@@ -203,8 +241,12 @@ func (b *balancer) round() (next time.Time, err error) {
 	}
 	target := balance.Assign(members, list, owners)
 
-	// Hand over what should move (or is no longer a job here), between runs.
+	// Hand over what should move (or is no longer a job here), between runs,
+	// but not back to a runner that left it free.
 	for name, o := range b.owned {
+		if k, ok := b.kept[name]; ok && k.from == target[name] && time.Now().Before(k.until) {
+			continue
+		}
 		if _, ok := jobs[name]; (!ok || target[name] != r.cfg.owner) && !o.handing {
 			b.log.Info("handing the job over", "job", name, "to", target[name])
 			o.handing = true
@@ -229,30 +271,72 @@ func (b *balancer) round() (next time.Time, err error) {
 			delete(b.freeSince, name)
 			continue
 		}
-		since, seen := b.freeSince[name]
-		if !seen {
-			b.freeSince[name] = now
-			since = now
+		free, seen := b.freeSince[name]
+		if !seen || free.to != target[name] {
+			free = freeSince{to: target[name], since: now}
+			b.freeSince[name] = free
 		}
-		overdue := now.Sub(since) >= 2*r.cfg.interval && balance.Eligible(r.cfg.owner, j.Hosts)
-		if target[name] != r.cfg.owner && !overdue {
+		fallback := target[name] != r.cfg.owner && now.Sub(free.since) >= r.cfg.ttl && b.fallback(members, list, owners, name, target[name])
+		if target[name] != r.cfg.owner && !fallback {
 			continue
 		}
 		if time.Since(sent) > r.cfg.interval/2 {
 			continue // the rest at the next round: the renewal must not wait
 		}
-		b.acquire(name)
+		if b.acquire(name) && fallback {
+			b.log.Warn("took a job that the runner it was given to left free for a TTL; is the job in its crontab?",
+				"job", name, "runner", target[name])
+			b.kept[name] = kept{from: target[name], until: now.Add(keepFor * r.cfg.ttl)}
+		}
 	}
 	owned := slices.Sorted(maps.Keys(b.owned))
 	r.owned.Store(&owned)
 	if h := r.cfg.hooks.Balanced; h != nil {
 		h(len(members), slices.Clone(owned), slices.Clone(b.unownable))
 	}
-	return sent.Add(r.cfg.interval), nil
+	return b.nextRound(sent, g), nil
 }
 
-// acquire tries to take a job's lease and, if it does, starts its term.
-func (b *balancer) acquire(name string) {
+// nextRound is when the next round is due: an interval after this one, or
+// just after the soonest expiry of another runner's membership or job lease
+// if that comes first. A live runner renews every interval, so its expiries
+// stay more than an interval ahead; only a runner that stopped renewing
+// brings a round forward, and its jobs are taken as soon as its leases end,
+// not up to an interval later.
+func (b *balancer) nextRound(sent time.Time, g store.Group) time.Time {
+	next := sent.Add(b.r.cfg.interval)
+	soonest := func(left time.Duration) {
+		if at := sent.Add(left + expirySlack); at.Before(next) {
+			next = at
+		}
+	}
+	for _, m := range g.Members {
+		if m.Owner != b.r.cfg.owner {
+			soonest(m.ExpiresIn)
+		}
+	}
+	for _, j := range g.Jobs {
+		if j.Holder != "" && j.Holder != b.r.cfg.owner {
+			soonest(j.ExpiresIn)
+		}
+	}
+	return next
+}
+
+// fallback reports whether this runner is the one to take job, free for a
+// TTL although the assignment gives it to the live runner absent: the
+// assignment without that runner gives it here.
+func (b *balancer) fallback(members []string, jobs []balance.Job, owners map[string]string, job, absent string) bool {
+	if absent == "" {
+		return false // no live runner may own it: nobody takes it
+	}
+	others := slices.DeleteFunc(slices.Clone(members), func(m string) bool { return m == absent })
+	return balance.Assign(others, jobs, owners)[job] == b.r.cfg.owner
+}
+
+// acquire tries to take a job's lease and, if it does, starts its term and
+// reports true.
+func (b *balancer) acquire(name string) bool {
 	r := b.r
 	ctx, cancel := context.WithTimeout(context.Background(), r.callTimeout())
 	sent := time.Now()
@@ -263,12 +347,12 @@ func (b *balancer) acquire(name string) {
 	}
 	switch {
 	case err != nil && dberr.IsConflict(err):
-		return
+		return false
 	case err != nil:
 		b.log.Warn("taking a job failed", "job", name, "err", err)
-		return
+		return false
 	case !l.Acquired:
-		return
+		return false
 	}
 	delete(b.freeSince, name)
 	term := leadership.NewTerm(l.Token, sent.Add(r.cfg.ttl-r.cfg.margin))
@@ -285,17 +369,21 @@ func (b *balancer) acquire(name string) {
 		// The first prune comes at a random point of the hour, so that the
 		// group's jobs do not all prune at once.
 		r.newTermRun(term, lease, name, o.handover, o.changed, log).run(rand.N(pruneEvery))
+		// End the term before the release, so that a round that no longer
+		// finds the lease does not take the release for a loss.
+		valid := term.Valid()
+		term.End(leadership.ErrSteppedDown) // no-op if it ended already
 		released := false
-		if term.Valid() {
+		if valid {
 			released = b.release(lease, l.Token)
 		}
-		term.End(leadership.ErrSteppedDown) // no-op if it ended already
 		cause := context.Cause(term.Context())
 		log.Info("no longer owning the job", "cause", cause, "released", released)
 		if h := r.cfg.hooks.StoppedOwning; h != nil {
 			h(name, l.Token, cause)
 		}
 	}()
+	return true
 }
 
 // release gives a job's lease up, with a few tries.

@@ -2,6 +2,7 @@ package runner_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -111,7 +112,17 @@ func TestBalancedRunnersShareTheJobsAndEachFireRunsOnce(t *testing.T) {
 		defer book.mu.Unlock()
 		return len(book.leases) == 6
 	})
-	for _, s := range rs {
+
+	// A runner that stops hands its jobs over: the other two own three each.
+	rs[2].stop(t)
+	own.mu.Lock()
+	delete(own.owned, "127.0.0.1/r2")
+	own.mu.Unlock()
+	dbtest.WaitFor(t, 30*time.Second, "two runners to own three jobs each", func() bool {
+		c := own.counts()
+		return c["127.0.0.1/r0"] == 3 && c["127.0.0.1/r1"] == 3
+	})
+	for _, s := range rs[:2] {
 		s.stop(t)
 	}
 	book.mu.Lock()
@@ -189,4 +200,103 @@ func TestAGroupRunsInOneModeAtATime(t *testing.T) {
 	}
 	t.Logf("leader-mode runner refused: %v", err)
 	_ = balanced
+}
+
+func TestAJobNoLiveRunnerMayOwnIsReported(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDatabase(t)
+	book := newFireBook()
+	pinned := book.job("pinned", time.Millisecond)
+	pinned.Hosts = []string{"10.9.9.9"}
+	heavy := book.job("heavy", time.Millisecond)
+	heavy.Weight = 5
+	var mu sync.Mutex
+	var unownable, owned []string
+	hooks := runner.Hooks{Balanced: func(_ int, o, u []string) {
+		mu.Lock()
+		defer mu.Unlock()
+		owned, unownable = o, u
+	}}
+	startHooked(t, d.DB, "g", []runner.Job{pinned, heavy}, hooks,
+		runner.WithBalance(), runner.WithOwner("127.0.0.1/only"), runner.WithTTL(3*time.Second), runner.WithInterval(500*time.Millisecond))
+	dbtest.WaitFor(t, 20*time.Second, "the runner to own heavy and report pinned", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Equal(owned, []string{"heavy"}) && slices.Equal(unownable, []string{"pinned"})
+	})
+	var weight int
+	var hosts sql.NullString
+	if err := d.DB.QueryRow("SELECT weight, hosts FROM jobs WHERE lease_name = 'g' AND name = 'pinned'").Scan(&weight, &hosts); err != nil ||
+		weight != 1 || hosts.String != "10.9.9.9" {
+		t.Fatalf("pinned as declared: weight %d hosts %v (%v)", weight, hosts, err)
+	}
+}
+
+// TestALeaseHeldWithoutATermIsGivenBack: the database says the runner holds
+// a job's lease that it never learnt it took (the answer of acquire_job was
+// lost). The runner releases it instead of renewing it for ever, and the job
+// runs under a new token.
+func TestALeaseHeldWithoutATermIsGivenBack(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDatabase(t)
+	const owner = "127.0.0.1/orphan"
+	if _, err := d.DB.Exec("CALL join_group('g', ?, 'balanced', 60000)", owner); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.DB.Exec("CALL acquire_job('g', ?, 'tick', 60000)", owner); err != nil {
+		t.Fatal(err)
+	}
+	book := newFireBook()
+	startRunner(t, d.DB, "g", []runner.Job{book.job("tick", time.Millisecond)},
+		runner.WithBalance(), runner.WithOwner(owner), runner.WithTTL(3*time.Second), runner.WithInterval(500*time.Millisecond))
+	dbtest.WaitFor(t, 20*time.Second, "tick to run under a new token", func() bool {
+		book.mu.Lock()
+		defer book.mu.Unlock()
+		ts := book.tokens["tick"]
+		return len(ts) > 0 && ts[0] == 2
+	})
+}
+
+// TestAJobOnlySomeRunnersHaveStillRuns: while a crontab is rolled out, one
+// runner has a job the other lacks. The assignment may give it to the one
+// that lacks it; after a TTL free, the other takes it, and keeps it rather
+// than hand it back.
+func TestAJobOnlySomeRunnersHaveStillRuns(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDatabase(t)
+	book := newFireBook()
+	common := []runner.Job{book.job("a", time.Millisecond), book.job("b", time.Millisecond)}
+	var jobs []runner.Job
+	for i := range 6 {
+		jobs = append(jobs, book.job(fmt.Sprintf("new-%d", i), time.Millisecond))
+	}
+	var mu sync.Mutex
+	rounds := map[string]int{} // new job -> rounds in a row the new runner owned it
+	hooks := runner.Hooks{Balanced: func(_ int, owned, _ []string) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, j := range jobs {
+			if slices.Contains(owned, j.Name) {
+				rounds[j.Name]++
+			} else {
+				rounds[j.Name] = 0
+			}
+		}
+	}}
+	opts := []runner.Option{runner.WithBalance(), runner.WithTTL(1500 * time.Millisecond), runner.WithInterval(250 * time.Millisecond)}
+	startRunner(t, d.DB, "g", common, append(opts, runner.WithOwner("127.0.0.1/old"))...)
+	startHooked(t, d.DB, "g", append(common, jobs...), hooks, append(opts, runner.WithOwner("127.0.0.1/new"))...)
+	// With six jobs only the new runner knows, the assignment gives some of
+	// them to the old one; every one must end up owned by the new runner
+	// for 20 rounds in a row.
+	dbtest.WaitFor(t, 60*time.Second, "the new runner to own every new job for 20 rounds", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, j := range jobs {
+			if rounds[j.Name] < 20 {
+				return false
+			}
+		}
+		return true
+	})
 }

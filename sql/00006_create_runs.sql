@@ -17,7 +17,7 @@ CREATE TABLE runs (
     output      TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL COMMENT 'tail of a command''s output',
     PRIMARY KEY (id),
     UNIQUE KEY runs_fire (lease_name, job, fire_time),
-    KEY runs_outcome (lease_name, outcome),
+    KEY runs_outcome (lease_name, outcome, job),
     KEY runs_time (lease_name, fire_time),
     CONSTRAINT runs_outcome_known CHECK (outcome IN
         ('running', 'succeeded', 'failed', 'timed_out', 'lost', 'cancelled', 'abandoned', 'missed'))

@@ -36,12 +36,24 @@ BEGIN
     SET v_now = UTC_TIMESTAMP(6);
     SELECT group_name, job INTO v_of, v_job FROM leases WHERE name = p_lock;
     SET v_group = COALESCE(v_of, p_lock);
-    UPDATE runs
-       SET outcome = 'abandoned', finished_at = v_now,
-           message = CONCAT('abandoned: its holder lost the lease before reporting an outcome; token ',
-                            p_token, ' took over')
-     WHERE lease_name = v_group AND outcome = 'running' AND (v_job IS NULL OR job = v_job)
-       AND NOT (owner = p_owner AND token = p_token);
+    -- Two statements, so that each reads only its own range of the
+    -- (lease_name, outcome, job) index: a job's term locks no other job's
+    -- runs, which other runners are claiming and finishing meanwhile.
+    IF v_job IS NULL THEN
+        UPDATE runs
+           SET outcome = 'abandoned', finished_at = v_now,
+               message = CONCAT('abandoned: its holder lost the lease before reporting an outcome; token ',
+                                p_token, ' took over')
+         WHERE lease_name = v_group AND outcome = 'running'
+           AND NOT (owner = p_owner AND token = p_token);
+    ELSE
+        UPDATE runs
+           SET outcome = 'abandoned', finished_at = v_now,
+               message = CONCAT('abandoned: its owner lost the job''s lease before reporting an outcome; token ',
+                                p_token, ' took over')
+         WHERE lease_name = v_group AND outcome = 'running' AND job = v_job
+           AND NOT (owner = p_owner AND token = p_token);
+    END IF;
     SET v_abandoned = ROW_COUNT();
     SELECT v_abandoned AS abandoned,
            TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', v_now) DIV 1000 AS now_ms;

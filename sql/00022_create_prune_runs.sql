@@ -45,9 +45,15 @@ BEGIN
     SELECT MAX(value) INTO v_floor FROM soloist_settings WHERE name = 'min_retention_ms';
     SET v_cutoff = UTC_TIMESTAMP(6)
                  - INTERVAL GREATEST(p_keep_ms, COALESCE(v_floor, 604800000)) * 1000 MICROSECOND;
-    DELETE FROM runs WHERE lease_name = v_group AND (v_job IS NULL OR job = v_job)
-       AND fire_time < v_cutoff AND outcome <> 'running'
-     ORDER BY fire_time, id LIMIT 10000;
+    -- A job's own lease prunes along the (group, job, fire_time) key, so
+    -- that it locks no other job's rows.
+    IF v_job IS NULL THEN
+        DELETE FROM runs WHERE lease_name = v_group AND fire_time < v_cutoff AND outcome <> 'running'
+         ORDER BY fire_time, id LIMIT 10000;
+    ELSE
+        DELETE FROM runs WHERE lease_name = v_group AND job = v_job AND fire_time < v_cutoff AND outcome <> 'running'
+         ORDER BY fire_time, id LIMIT 10000;
+    END IF;
     SET v_deleted = ROW_COUNT();
     DELETE FROM lease_terms WHERE name = p_lock AND ended_at < v_cutoff ORDER BY token LIMIT 10000;
     SET v_deleted = v_deleted + ROW_COUNT();

@@ -22,15 +22,19 @@ type (
 	Group = report.Group
 	// Job is a job of a group.
 	Job = report.Job
+	// Member is a runner of a group in balanced mode.
+	Member = report.Member
 	// Run is a row of the run history.
 	Run = report.Run
 )
 
 func statusCommand(ctx context.Context, env *IO, args []string) error {
 	fs := newFlags("status", "", `Show, for every group (or --group), who holds the lease, the holder's IP,
-the token, the heartbeat's age and the time to expiry; for every job its
-schedule, last and next fire and last outcome; and the fires missed or
-abandoned in the last 24 hours. All times are the database's, in UTC.`)
+the token, the heartbeat's age and the time to expiry, or for a group in
+balanced mode its runners and the jobs each owns; for every job its
+schedule, owner, last and next fire and last outcome; the jobs that no live
+runner may own (their hosts name none); and the fires missed or abandoned in
+the last 24 hours. All times are the database's, in UTC.`)
 	dsn := fs.dsnFlag()
 	group := fs.String("group", "", "only this group")
 	asJSON := fs.Bool("json", false, "print JSON (stable field names) instead of tables")
@@ -70,7 +74,13 @@ func printStatus(w io.Writer, st *Status) {
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "GROUP\tSTATUS\tHOLDER\tIP\tTOKEN\tHEARTBEAT\tEXPIRES IN\tTERMS 24H\tALLOWED HOSTS")
+	balanced := false
 	for _, g := range st.Groups {
+		if g.Mode == report.ModeBalanced {
+			balanced = true
+			fmt.Fprintf(tw, "%s\tbalanced, %s\t-\t-\t-\t-\t-\t-\t-\n", g.Name, plural(int64(liveMembers(g)), "live runner"))
+			continue
+		}
 		status := g.Status
 		if g.RevokedAt != nil && g.Status == "held" {
 			status = "held, revoked"
@@ -88,15 +98,39 @@ func printStatus(w io.Writer, st *Status) {
 	}
 	tw.Flush()
 
+	if balanced {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "GROUP\tRUNNER\tLIVE\tJOINED (UTC)\tRENEWED (UTC)\tJOBS OWNED\tWEIGHT OWNED")
+		for _, g := range st.Groups {
+			for _, m := range g.Members {
+				live := "yes"
+				if !m.Live {
+					live = "no, expired " + m.ExpiresAt.UTC().Format(time.DateTime)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\n", g.Name, m.Owner, live, when(&m.JoinedAt), when(&m.RenewedAt),
+					m.JobsOwned, m.WeightOwned)
+			}
+			if g.Mode == report.ModeBalanced && len(g.Members) == 0 {
+				fmt.Fprintf(tw, "%s\t(no runner in the last hour)\t\t\t\t\t\n", g.Name)
+			}
+		}
+		tw.Flush()
+	}
+
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tJOB\tSCHEDULE\tLAST RUN (UTC)\tOUTCOME\tNEXT FIRE (UTC)\tPROBLEMS 24H")
+	fmt.Fprintln(tw, "GROUP\tJOB\tSCHEDULE\tOWNER\tLAST RUN (UTC)\tOUTCOME\tNEXT FIRE (UTC)\tPROBLEMS 24H")
 	jobs := 0
+	var unownable []string
 	for _, g := range st.Groups {
 		for _, j := range g.Jobs {
 			jobs++
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", g.Name, j.Name, str(j.Schedule), when(j.LastRunFire),
-				str(j.LastOutcome), nextFire(j), j.Problems24h)
+			if j.Unownable {
+				unownable = append(unownable, fmt.Sprintf("%s\t%s\t%s", g.Name, j.Name, strings.Join(j.Hosts, ",")))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", g.Name, j.Name, str(j.Schedule), jobOwner(g, j),
+				when(j.LastRunFire), str(j.LastOutcome), nextFire(j), j.Problems24h)
 		}
 	}
 	if jobs == 0 {
@@ -104,11 +138,50 @@ func printStatus(w io.Writer, st *Status) {
 	}
 	tw.Flush()
 
+	if len(unownable) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "JOBS NO LIVE RUNNER MAY OWN: nothing runs them until a runner on one of their hosts joins")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "GROUP\tJOB\tHOSTS")
+		for _, line := range unownable {
+			fmt.Fprintln(tw, line)
+		}
+		tw.Flush()
+	}
+
 	if len(st.Problems) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "MISSED OR ABANDONED FIRES, LAST 24 HOURS")
 		printRuns(w, st.Problems)
 	}
+}
+
+// jobOwner is who runs a job now: in leader mode the group's holder (the
+// groups table names it), in balanced mode the owner of the job's own lease
+// with its token.
+func jobOwner(g Group, j Job) string {
+	switch {
+	case j.Unownable:
+		return "no live runner may own it (hosts=" + strings.Join(j.Hosts, ",") + ")"
+	case g.Mode == report.ModeBalanced && j.Owner != nil && j.OwnerTok != nil:
+		return fmt.Sprintf("%s #%d", *j.Owner, *j.OwnerTok)
+	case g.Mode == report.ModeBalanced:
+		return "none yet"
+	case g.Status == "held":
+		return "the leader"
+	}
+	return "-"
+}
+
+// liveMembers counts a balanced group's live runners.
+func liveMembers(g Group) int {
+	n := 0
+	for _, m := range g.Members {
+		if m.Live {
+			n++
+		}
+	}
+	return n
 }
 
 // nextFire is a job's next fire, or why it has none. The outcome beside it

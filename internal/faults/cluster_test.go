@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,6 +26,9 @@ type clusterOptions struct {
 	group   string // default "faults"
 	runners int
 	ttl     time.Duration
+	// balance starts the runners with --balance: each job has a lease of
+	// its own, '<group>/<job>', and the runners share the jobs.
+	balance bool
 	// crontab is the crontab's text; {ledger} stands for the ledger job
 	// ("exec /path/ledger -file /path/ledger.jsonl").
 	crontab string
@@ -66,7 +70,8 @@ type proc struct {
 	i           int
 	name, owner string
 	proxy       *netfault.Proxy
-	run         *spawn.Process // its output is the runner's log
+	run         *spawn.Process   // its output is the runner's log
+	past        []*spawn.Process // the processes before restarts
 }
 
 func newCluster(t *testing.T, o clusterOptions) *cluster {
@@ -171,8 +176,11 @@ func (c *cluster) dsn(r *proc) string {
 func (c *cluster) start(r *proc, bin string) {
 	run := spawn.Run{Crontab: c.crontab, Owner: r.owner, Group: c.group, TTL: c.opts.ttl,
 		Grace: 2 * time.Second, KillGrace: 2 * time.Second, LogFormat: "json", LogLevel: "info"}
+	if c.opts.balance {
+		run.Extra = append(run.Extra, "--balance")
+	}
 	if c.opts.runnerArgs != nil {
-		run.Extra = c.opts.runnerArgs(r.i)
+		run.Extra = append(run.Extra, c.opts.runnerArgs(r.i)...)
 	}
 	env := append(os.Environ(), "SOLOIST_DSN="+c.dsn(r), "LEDGER_DSN="+c.dsn(r))
 	if c.opts.runnerEnv != nil {
@@ -187,6 +195,7 @@ func (c *cluster) start(r *proc, bin string) {
 // restart starts a runner that was killed or stopped.
 func (c *cluster) restart(r *proc) {
 	<-r.run.Done()
+	r.past = append(r.past, r.run)
 	bin, _ := binaries(c.t)
 	c.start(r, bin)
 }
@@ -206,36 +215,182 @@ func (c *cluster) stopAll() {
 	}
 }
 
-// holder is the current holder of the group's lease, from the database: its
-// runner (nil if free or not one of ours) and token.
-func (c *cluster) holder() (*proc, uint64) {
-	var holder sql.NullString
-	var status string
-	var token uint64
-	err := c.db.QueryRow("SELECT status, holder, token FROM lease_status WHERE name = ?", c.group).Scan(&status, &holder, &token)
-	if err != nil || status != "held" {
-		return nil, token
+// lease is the lease whose token a run of job carries: the group's own in
+// leader mode, the job's own ('<group>/<job>') in balanced mode.
+func (c *cluster) lease(job string) string {
+	if c.opts.balance {
+		return c.group + "/" + job
 	}
-	for _, r := range c.runners {
-		if r.owner == holder.String {
-			return r, token
-		}
-	}
-	return nil, token
+	return c.group
 }
 
-// waitHolder waits until a runner other than not holds the lease.
+// leases are the group's leases that runs carry tokens of: the group's
+// own, or in balanced mode every job lease of the group.
+func (c *cluster) leases() []string {
+	if !c.opts.balance {
+		return []string{c.group}
+	}
+	rows, err := c.db.Query("SELECT CONVERT(name USING utf8mb4) FROM leases WHERE group_name = ? ORDER BY name", c.group)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			c.t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	if err := rows.Err(); err != nil {
+		c.t.Fatal(err)
+	}
+	return names
+}
+
+// runner is the runner whose owner is owner, or nil.
+func (c *cluster) runner(owner string) *proc {
+	for _, r := range c.runners {
+		if r.owner == owner {
+			return r
+		}
+	}
+	return nil
+}
+
+// holder is the current holder of the group's lease, from the database: its
+// runner (nil if free or not one of ours) and token. In balanced mode, see
+// owner.
+func (c *cluster) holder() (*proc, uint64) {
+	return c.leaseHolder(c.group)
+}
+
+// owner is the live holder of the lease that runs job (the group's in
+// leader mode, the job's own in balanced mode) and its token.
+func (c *cluster) owner(job string) (*proc, uint64) {
+	return c.leaseHolder(c.lease(job))
+}
+
+func (c *cluster) leaseHolder(lease string) (*proc, uint64) {
+	var holder sql.NullString
+	var live bool
+	var token uint64
+	err := c.db.QueryRow("SELECT holder, holder IS NOT NULL AND expires_at > UTC_TIMESTAMP(6), token FROM leases WHERE name = ?", lease).
+		Scan(&holder, &live, &token)
+	if err != nil || !live {
+		return nil, token
+	}
+	return c.runner(holder.String), token
+}
+
+// waitHolder waits until a runner other than not holds the group's lease.
 func (c *cluster) waitHolder(not *proc, within time.Duration) (*proc, uint64) {
+	c.t.Helper()
+	return c.waitLease(c.group, not, within)
+}
+
+// waitOwner waits until a runner other than not holds the lease that runs
+// job (see owner).
+func (c *cluster) waitOwner(job string, not *proc, within time.Duration) (*proc, uint64) {
+	c.t.Helper()
+	return c.waitLease(c.lease(job), not, within)
+}
+
+func (c *cluster) waitLease(lease string, not *proc, within time.Duration) (*proc, uint64) {
 	c.t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		if r, tok := c.holder(); r != nil && r != not {
+		if r, tok := c.leaseHolder(lease); r != nil && r != not {
 			return r, tok
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("no runner (other than %v) took the lease within %v", not, within)
+			c.t.Fatalf("no runner (other than %v) took the lease %s within %v", not, lease, within)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitRunning waits until the runner that holds the lease of job (see
+// owner) is running job under its current token, and returns the runner,
+// the token and the execution. The owner is read again each time: in
+// balanced mode a job may move while the group settles.
+func (c *cluster) waitRunning(job string, within time.Duration) (r *proc, token uint64, e *execution) {
+	c.t.Helper()
+	dbtest.WaitFor(c.t, within, "the runner that owns "+job+" to run it", func() bool {
+		if r, token = c.owner(job); r == nil {
+			return false
+		}
+		e = c.lastStartBy(r.owner, token, job)
+		return e != nil
+	})
+	return r, token, e
+}
+
+// settle waits, in balanced mode, until the runners share the crontab's
+// jobs evenly (each job of the tests' crontabs has a name= setting).
+func (c *cluster) settle(within time.Duration) {
+	c.t.Helper()
+	if c.opts.balance {
+		c.waitShares(c.runners, strings.Count(c.opts.crontab, "name="), within)
+	}
+}
+
+// shares are the live owners of the group's job leases in balanced mode:
+// the jobs each runner owns, by runner, and the jobs nobody owns.
+func (c *cluster) shares() (owned map[*proc][]string, free []string) {
+	rows, err := c.db.Query(`SELECT CONVERT(job USING utf8mb4), IF(holder IS NOT NULL AND expires_at > UTC_TIMESTAMP(6), CONVERT(holder USING utf8mb4), '')
+		FROM leases WHERE group_name = ? ORDER BY job`, c.group)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer rows.Close()
+	owned = map[*proc][]string{}
+	for rows.Next() {
+		var job, holder string
+		if err := rows.Scan(&job, &holder); err != nil {
+			c.t.Fatal(err)
+		}
+		if r := c.runner(holder); r != nil {
+			owned[r] = append(owned[r], job)
+		} else {
+			free = append(free, job)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		c.t.Fatal(err)
+	}
+	return owned, free
+}
+
+// waitShares waits until the given runners own jobs jobs between them,
+// each ⌊jobs/n⌋ or ⌈jobs/n⌉, and no other runner owns one; it returns
+// the shares.
+func (c *cluster) waitShares(runners []*proc, jobs int, within time.Duration) map[*proc][]string {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	lo, hi := jobs/len(runners), (jobs+len(runners)-1)/len(runners)
+	for {
+		owned, free := c.shares()
+		ok, total := len(free) == 0, 0
+		for r, js := range owned {
+			total += len(js)
+			if !slices.Contains(runners, r) || len(js) < lo || len(js) > hi {
+				ok = false
+			}
+		}
+		for _, r := range runners {
+			if len(owned[r]) < lo {
+				ok = false
+			}
+		}
+		if ok && total == jobs {
+			return owned
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("the jobs did not settle at %d to %d each on %v within %v: owned %v, free %v", lo, hi, runners, within, owned, free)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -37,9 +37,14 @@ import (
 //   - NodeFailures: three `soloist run` on three nodes; the leader's node is
 //     killed (SIGKILL), then a follower's; the runners on the surviving nodes
 //     go on, nothing overlaps or runs twice.
+//   - NodeFailuresBalanced: the same with `soloist run --balance`: the node
+//     of the runner that owns the busy job is killed (then, in the long form,
+//     another runner's node); the job's lease moves to a runner on a
+//     surviving node.
 //
-// The short form runs 3 rounds of each fence case, 40 races and one kill of
-// each kind; the long form (make faults) 10, 350 and 3.
+// The short form runs 3 rounds of each fence case, 40 races, one kill of
+// each kind and one balanced owner-node kill; the long form (make faults)
+// 10, 350, 3 and 3 of each kind.
 //
 // Not parallel: three Galera nodes are heavy for a small machine, and a
 // killed node stalls every commit of the cluster for seconds.
@@ -56,7 +61,8 @@ func TestGalera(t *testing.T) {
 	})
 	t.Run("AssertLeaseFencesAcrossNodes", func(t *testing.T) { testGaleraFence(t, g) })
 	t.Run("CertificationConflictsAreRetried", func(t *testing.T) { testGaleraConflicts(t, g) })
-	t.Run("NodeFailures", func(t *testing.T) { testGaleraNodeFailures(t, g) })
+	t.Run("NodeFailures", func(t *testing.T) { testGaleraNodeFailures(t, g, false) })
+	t.Run("NodeFailuresBalanced", func(t *testing.T) { testGaleraNodeFailures(t, g, true) })
 	if t.Failed() {
 		for _, n := range g.Nodes {
 			t.Logf("error log of Galera node %d:\n%s", n.Index, n.ErrLog(30))
@@ -533,19 +539,32 @@ func testGaleraConflicts(t *testing.T, g *dbserver.Galera) {
 	}
 }
 
-func testGaleraNodeFailures(t *testing.T, g *dbserver.Galera) {
+// testGaleraNodeFailures kills the node of the runner that runs the busy
+// job (the leader, or in balanced mode the job's owner), then another
+// runner's node. The short form of balanced mode kills only the owner's
+// node, to keep the suite's time.
+func testGaleraNodeFailures(t *testing.T, g *dbserver.Galera, balance bool) {
 	ctx := context.Background()
 	rounds := 1
 	if longForm() {
 		rounds = 3
 	}
+	followerKills := !balance || longForm()
+	leaderIs := "the leader" // the runner whose node is killed first
+	if balance {
+		leaderIs = "the owner of tick"
+	}
 	// Soloist's default TTL: its trust window (8 s) outlasts the stall of
 	// every commit while the cluster evicts a dead node (about 6 s with
 	// Galera's default evs.suspect_timeout of 5 s).
 	const ttl = 10 * time.Second
-	cfg := galeraDatabase(t, g, "soloist_nodes")
+	name := "soloist_nodes"
+	if balance {
+		name += "_balanced"
+	}
+	cfg := galeraDatabase(t, g, name)
 	c := newCluster(t, clusterOptions{
-		runners: 3, ttl: ttl, crontab: crontabEverySecond, database: cfg,
+		runners: 3, ttl: ttl, balance: balance, crontab: crontabEverySecond, database: cfg,
 		upstream: func(i int) string { return g.Nodes[i].Addr }, // runner i on node i
 	})
 	ends := func() int {
@@ -565,21 +584,22 @@ func testGaleraNodeFailures(t *testing.T, g *dbserver.Galera) {
 			return true
 		}
 	}
-	c.waitHolder(nil, 30*time.Second)
+	c.waitOwner("tick", nil, 30*time.Second)
+	c.settle(30 * time.Second)
 	c.waitRuns(2, 30*time.Second)
 	f := figures{}
-	kept, takeovers := 0, 0
+	kept, takeovers, followerKilled := 0, 0, 0
 	for round := range rounds {
 		// 1. The leader's node.
 		time.Sleep(time.Duration(rand.Int64N(int64(ttl / 3))))
-		leader, token := c.waitHolder(nil, 30*time.Second)
+		leader, token := c.waitOwner("tick", nil, 30*time.Second)
 		g.Kill(leader.i)
 		f.Faults++
 		killed := time.Now()
-		next, nextToken := c.waitHolder(leader, ttl+30*time.Second)
+		next, nextToken := c.waitOwner("tick", leader, ttl+30*time.Second)
 		takeovers++
-		t.Logf("round %d: killed node %d under the leader %s (token %d): %s on node %d took over with token %d %v later",
-			round, leader.i, leader, token, next, next.i, nextToken, time.Since(killed).Round(time.Millisecond))
+		t.Logf("round %d: killed node %d under %s %s (token %d): %s on node %d took over with token %d %v later",
+			round, leader.i, leaderIs, leader, token, next, next.i, nextToken, time.Since(killed).Round(time.Millisecond))
 		c.waitRuns(ends()+3, 30*time.Second)
 		for _, r := range c.runners {
 			if r != leader && !alive(r) {
@@ -590,25 +610,29 @@ func testGaleraNodeFailures(t *testing.T, g *dbserver.Galera) {
 			t.Fatal(err)
 		}
 
+		if !followerKills {
+			continue
+		}
 		// 2. A follower's node, at a random phase of the leader's heartbeats:
 		// whether the leader keeps its lease through the stall depends on it.
 		time.Sleep(time.Duration(rand.Int64N(int64(ttl / 3))))
-		leader, token = c.waitHolder(nil, 30*time.Second)
+		leader, token = c.waitOwner("tick", nil, 30*time.Second)
 		follower := c.runners[(leader.i+1)%len(c.runners)]
 		g.Kill(follower.i)
 		f.Faults++
+		followerKilled++
 		killed = time.Now()
 		if err := g.WaitSynced(ctx); err != nil { // the survivors evict the dead node
 			t.Fatal(err)
 		}
 		evicted := time.Since(killed)
 		c.waitRuns(ends()+3, 30*time.Second)
-		now, nowToken := c.holder()
+		now, nowToken := c.owner("tick")
 		if now == leader && nowToken == token {
 			kept++
 		}
-		t.Logf("round %d: killed node %d under the follower %s; the survivors evicted it after %v; the leader %s (token %d) is now %s (token %d)",
-			round, follower.i, follower, evicted.Round(time.Millisecond), leader, token, now, nowToken)
+		t.Logf("round %d: killed node %d under the follower %s; the survivors evicted it after %v; %s %s (token %d) is now %s (token %d)",
+			round, follower.i, follower, evicted.Round(time.Millisecond), leaderIs, leader, token, now, nowToken)
 		for _, r := range c.runners {
 			if !alive(r) {
 				t.Errorf("%s exited:\n%s", r, tail(r.run.Output(), 20))
@@ -626,9 +650,9 @@ func testGaleraNodeFailures(t *testing.T, g *dbserver.Galera) {
 	got := c.check(everySecond)
 	got.Faults = f.Faults
 	report(t, got)
-	requireQuickTakeovers(t, got)
+	requireQuickTakeovers(t, c, got)
 	t.Logf("FIGURES %s/Kills: leader_node_kills=%d follower_node_kills=%d leader_kept_lease_through_follower_kill=%d",
-		t.Name(), takeovers, rounds, kept)
+		t.Name(), takeovers, followerKilled, kept)
 	if len(got.Expired) < takeovers {
 		t.Errorf("%d leader-node kills but only %d takeovers after an expiry", takeovers, len(got.Expired))
 	}

@@ -44,7 +44,7 @@ func TestKillTheLeader(t *testing.T) {
 	got := c.check(everySecond)
 	got.Faults = f.Faults
 	report(t, got)
-	requireQuickTakeovers(t, got)
+	requireQuickTakeovers(t, c, got)
 	if len(got.Expired) < kills {
 		t.Errorf("%d kills but only %d takeovers after an expiry", kills, len(got.Expired))
 	}

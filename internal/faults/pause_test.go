@@ -18,6 +18,12 @@ import (
 // its old token. (Once here, 5 times in the long form.)
 func TestPauseTheLeader(t *testing.T) {
 	t.Parallel()
+	testPause(t, false)
+}
+
+// testPause is the SIGSTOP scenario; in balanced mode the runner frozen is
+// the one that owns the job.
+func testPause(t *testing.T, balance bool) {
 	rounds := 1
 	if longForm() {
 		rounds = 5
@@ -25,7 +31,7 @@ func TestPauseTheLeader(t *testing.T) {
 	const ttl = time.Second
 	// Every two seconds a job that works 2.5 s: the fire after a takeover
 	// comes while the frozen runner's job is still working.
-	c := newCluster(t, clusterOptions{runners: 3, ttl: ttl, crontab: `# soloist: name=tick concurrency=forbid missed=once
+	c := newCluster(t, clusterOptions{runners: 3, ttl: ttl, balance: balance, crontab: `# soloist: name=tick concurrency=forbid missed=once
 */2 * * * * * * {ledger} -sleep 2500ms -fence -unfenced
 `})
 	var inFlight []*execution // the paused runners' jobs, excused from the overlap check
@@ -34,19 +40,15 @@ func TestPauseTheLeader(t *testing.T) {
 		token uint64
 		at    time.Time
 	}
+	c.settle(20 * time.Second)
 	f := figures{}
 	for range rounds {
-		leader, token := c.waitHolder(nil, 20*time.Second)
 		// Wait until the leader has a job in flight, then freeze the runner.
-		var job *execution
-		dbtest.WaitFor(t, 20*time.Second, "the leader to start a job", func() bool {
-			job = c.lastStartBy(leader.owner, token)
-			return job != nil
-		})
+		leader, token, job := c.waitRunning("tick", 20*time.Second)
 		c.signal(leader, syscall.SIGSTOP)
 		f.Faults++
 		inFlight = append(inFlight, job)
-		c.waitHolder(leader, ttl+5*time.Second)
+		c.waitOwner("tick", leader, ttl+5*time.Second)
 		time.Sleep(2 * ttl) // the frozen runner's job finishes meanwhile
 		c.signal(leader, syscall.SIGCONT)
 		wakes = append(wakes, struct {
@@ -95,5 +97,5 @@ func TestPauseTheLeader(t *testing.T) {
 		t.Error("the frozen runner's job did not overlap the new leader's: the scenario did not show what it means to")
 	}
 	report(t, got)
-	requireQuickTakeovers(t, got)
+	requireQuickTakeovers(t, c, got)
 }

@@ -16,19 +16,25 @@ import (
 // latest (missed=once), none that are more than a second late (missed=skip).
 func TestRestartTheDatabase(t *testing.T) {
 	t.Parallel()
-	restarts := 2
+	testRestartTheDatabase(t, false, 2)
+}
+
+// testRestartTheDatabase is the restart scenario with restarts restarts in
+// the short form (5 in the long form).
+func testRestartTheDatabase(t *testing.T, balance bool, restarts int) {
 	if longForm() {
 		restarts = 5
 	}
 	const ttl = time.Second
-	c := newCluster(t, clusterOptions{runners: 3, ttl: ttl, server: &dbserver.Options{}, crontab: `# soloist: name=all missed=all
+	c := newCluster(t, clusterOptions{runners: 3, ttl: ttl, balance: balance, server: &dbserver.Options{}, crontab: `# soloist: name=all missed=all
 * * * * * * * {ledger} -sleep 100ms -fence
 # soloist: name=once missed=once
 * * * * * * * {ledger} -sleep 100ms
 # soloist: name=skip missed=skip
 * * * * * * * {ledger} -sleep 100ms
 `})
-	c.waitHolder(nil, 20*time.Second)
+	c.waitOwner("all", nil, 20*time.Second)
+	c.settle(20 * time.Second)
 	c.waitRuns(6, 20*time.Second)
 	type outage struct{ from, to time.Time }
 	var outages []outage
@@ -44,7 +50,7 @@ func TestRestartTheDatabase(t *testing.T) {
 			t.Fatal(err)
 		}
 		outages = append(outages, outage{from, time.Now()})
-		c.waitHolder(nil, 20*time.Second)
+		c.waitOwner("all", nil, 20*time.Second)
 		time.Sleep(4 * time.Second)
 	}
 	c.stopAll()

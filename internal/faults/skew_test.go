@@ -94,7 +94,7 @@ func TestSkewedClocks(t *testing.T) {
 				t.Errorf("a fire started %v late", worst)
 			}
 			report(t, got)
-			requireQuickTakeovers(t, got)
+			requireQuickTakeovers(t, c, got)
 		})
 	}
 }

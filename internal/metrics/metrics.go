@@ -82,6 +82,14 @@ type Metrics struct {
 	missed         *prometheus.CounterVec
 	abandoned      *prometheus.CounterVec
 	ages           *ageCollector
+	// Balanced mode.
+	members      *prometheus.GaugeVec
+	jobsOwned    *prometheus.GaugeVec
+	jobOwned     *prometheus.GaugeVec
+	jobTerms     *prometheus.CounterVec
+	jobStepDowns *prometheus.CounterVec
+	unownable    *prometheus.GaugeVec
+	jobUnownable *prometheus.GaugeVec
 
 	mu      sync.Mutex
 	runners map[string]*Runner
@@ -137,6 +145,34 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "soloist_runs_abandoned_total",
 			Help: "Runs of an earlier holder that this runner found unfinished when it took over, and marked abandoned.",
 		}, []string{"group"}),
+		members: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "soloist_group_members",
+			Help: "Balanced mode: the live runners of the group, this one included, at this runner's last renewal.",
+		}, []string{"group"}),
+		jobsOwned: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "soloist_jobs_owned",
+			Help: "Balanced mode: the jobs whose own lease this runner holds, at its last renewal.",
+		}, []string{"group"}),
+		jobOwned: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "soloist_job_owned",
+			Help: "Balanced mode: 1 while this runner owns the job (holds its own lease), 0 once it stopped; absent for a job it never owned.",
+		}, []string{"group", "job"}),
+		jobTerms: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "soloist_job_owner_changes_total",
+			Help: "Balanced mode: terms of the job's own lease this runner began; summed over the group's runners, the job's moves.",
+		}, []string{"group", "job"}),
+		jobStepDowns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "soloist_job_step_downs_total",
+			Help: "Balanced mode: terms of the job's own lease of this runner that ended, by reason: trust_window, refused or released (handed over or shutdown).",
+		}, []string{"group", "job", "reason"}),
+		unownable: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "soloist_jobs_unownable",
+			Help: "Balanced mode: jobs of the group that no live runner may own (their hosts name none), so nobody runs them, at this runner's last renewal.",
+		}, []string{"group"}),
+		jobUnownable: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "soloist_job_unownable",
+			Help: "Balanced mode: 1 while no live runner of the group may own the job (its hosts name none), else 0; absent for a job that never was.",
+		}, []string{"group", "job"}),
 		runners: map[string]*Runner{},
 	}
 	m.ages = &ageCollector{m: m, desc: prometheus.NewDesc("soloist_last_heartbeat_age_seconds",
@@ -145,6 +181,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.leader, m.leaderChanges, m.acquire, m.acquireErrors, m.heartbeat, m.heartbeatFails,
 		m.stepDowns, m.runs, m.runDuration, m.missed, m.abandoned, m.ages,
+		m.members, m.jobsOwned, m.jobOwned, m.jobTerms, m.jobStepDowns, m.unownable, m.jobUnownable,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -48,14 +48,20 @@ type process struct {
 // startProcess runs a runner of group g on db until stop or the test's end.
 func startProcess(t *testing.T, db *sql.DB, owner string, jobs ...runner.Job) *process {
 	t.Helper()
+	return startWith(t, db, owner, []runner.Option{runner.WithTTL(ttl)}, jobs...)
+}
+
+// startWith is startProcess with the runner's options.
+func startWith(t *testing.T, db *sql.DB, owner string, opts []runner.Option, jobs ...runner.Job) *process {
+	t.Helper()
 	reg := metrics.NewRegistry("v0.0.0-test")
 	all, err := metrics.New(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &process{reg: reg, m: all.Runner("g"), done: make(chan error, 1)}
-	p.r, err = runner.New(db, "g", runner.WithTTL(ttl), runner.WithOwner(owner), runner.WithHooks(p.m.Hooks()),
-		runner.WithGracePeriod(2*time.Second), runner.WithLogger(slog.New(slog.DiscardHandler)))
+	p.r, err = runner.New(db, "g", append([]runner.Option{runner.WithOwner(owner), runner.WithHooks(p.m.Hooks()),
+		runner.WithGracePeriod(2 * time.Second), runner.WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,5 +387,95 @@ soloist_runs_total{group="b",job="j",outcome="failed"} 1
 	}
 	if err := m.Runner("a").Alive(0); err != nil {
 		t.Fatalf("a runner whose loop has not started is not alive: %v", err)
+	}
+}
+
+func TestBalancedRunnersExportWhatTheyOwn(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDatabase(t)
+	noop := func(context.Context, runner.Fire) error { return nil }
+	var jobs []runner.Job
+	for _, name := range []string{"a", "b", "c", "d"} {
+		jobs = append(jobs, runner.Job{Name: name, Schedule: "@every 1s", Run: noop})
+	}
+	jobs = append(jobs, runner.Job{Name: "pinned", Schedule: "@every 1s", Hosts: []string{"10.0.0.9"}, Run: noop})
+	opts := []runner.Option{runner.WithBalance(), runner.WithTTL(3 * time.Second), runner.WithInterval(500 * time.Millisecond)}
+	p0 := startWith(t, d.DB, "127.0.0.1/r0", opts, jobs...)
+	p1 := startWith(t, d.DB, "127.0.0.1/r1", opts, jobs...)
+	ps := []*process{p0, p1}
+
+	dbtest.WaitFor(t, 30*time.Second, "two members owning two jobs each", func() bool {
+		for _, p := range ps {
+			if p.value(t, "soloist_group_members", "group", "g") != 2 || p.value(t, "soloist_jobs_owned", "group", "g") != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	for i, p := range ps {
+		fams := p.scrape(t)
+		if n := find(fams, "soloist_jobs_unownable", "group", "g"); n != 1 {
+			t.Errorf("runner %d: soloist_jobs_unownable %v, want 1 (pinned)", i, n)
+		}
+		if n := find(fams, "soloist_job_unownable", "group", "g", "job", "pinned"); n != 1 {
+			t.Errorf("runner %d: soloist_job_unownable{job=pinned} %v, want 1", i, n)
+		}
+		if n := find(fams, "soloist_leader", "group", "g"); n != 0 {
+			t.Errorf("runner %d: soloist_leader %v in balanced mode", i, n)
+		}
+	}
+	// The gauges of the two runners agree with each other: each job is
+	// owned by exactly one. (A job moves between renewals, so read both at
+	// a moment the counts say is settled.)
+	owned := map[string]string{}
+	for i, p := range ps {
+		for _, j := range []string{"a", "b", "c", "d"} {
+			if p.value(t, "soloist_job_owned", "group", "g", "job", j) == 1 {
+				if o, dup := owned[j]; dup {
+					t.Errorf("job %s owned by runners %s and %d", j, o, i)
+				}
+				owned[j] = fmt.Sprint(i)
+				if p.value(t, "soloist_job_owner_changes_total", "group", "g", "job", j) < 1 {
+					t.Errorf("runner %d owns %s without a term begun", i, j)
+				}
+			}
+		}
+	}
+	if len(owned) != 4 {
+		t.Fatalf("owned jobs %v, want a to d", owned)
+	}
+
+	// r1 stops: its jobs move to r0, which counts their terms; r1 counts
+	// them released.
+	var moved []string
+	for j, o := range owned {
+		if o == "1" {
+			moved = append(moved, j)
+		}
+	}
+	p1.stop(t)
+	dbtest.WaitFor(t, 30*time.Second, "r0 to own every job alone", func() bool {
+		return p0.value(t, "soloist_group_members", "group", "g") == 1 && p0.value(t, "soloist_jobs_owned", "group", "g") == 4
+	})
+	for _, j := range moved {
+		if n := p1.value(t, "soloist_job_owned", "group", "g", "job", j); n != 0 {
+			t.Errorf("stopped r1: soloist_job_owned{job=%s} %v, want 0", j, n)
+		}
+		// Every end counts once, under one reason. (A graceful stop is
+		// mostly "released"; the runner may report it as "refused" when its
+		// renewal reads the lease between the release and the term's end.)
+		var ends float64
+		for _, reason := range []string{metrics.ReasonReleased, metrics.ReasonRefused, metrics.ReasonTrustWindow} {
+			ends += p1.value(t, "soloist_job_step_downs_total", "group", "g", "job", j, "reason", reason)
+		}
+		if began := p1.value(t, "soloist_job_owner_changes_total", "group", "g", "job", j); ends != began || ends < 1 {
+			t.Errorf("stopped r1: job %s: %v terms begun, %v ended; want as many, at least 1", j, began, ends)
+		}
+		if n := p0.value(t, "soloist_job_owned", "group", "g", "job", j); n != 1 {
+			t.Errorf("r0: soloist_job_owned{job=%s} %v after r1 stopped, want 1", j, n)
+		}
+		if n := p0.value(t, "soloist_job_owner_changes_total", "group", "g", "job", j); n < 1 {
+			t.Errorf("r0: soloist_job_owner_changes_total{job=%s} %v, want the move counted", j, n)
+		}
 	}
 }

@@ -21,6 +21,8 @@ type Runner struct {
 	mu      sync.Mutex
 	contact time.Time // the database last answered the lease loop; zero before the first answer
 	attempt time.Time // the lease loop last reported, answer or error; zero before its first call
+
+	unownable map[string]bool // balanced mode: the jobs last reported unownable
 }
 
 // Hooks returns the hooks to give the group's runner (runner.WithHooks).
@@ -71,7 +73,37 @@ func (r *Runner) Hooks() runner.Hooks {
 		RunsAbandoned: func(n int64) {
 			m.abandoned.WithLabelValues(g).Add(float64(n))
 		},
+		StartedOwning: func(job string, _ uint64) {
+			m.jobOwned.WithLabelValues(g, job).Set(1)
+			m.jobTerms.WithLabelValues(g, job).Inc()
+		},
+		StoppedOwning: func(job string, _ uint64, cause error) {
+			m.jobOwned.WithLabelValues(g, job).Set(0)
+			m.jobStepDowns.WithLabelValues(g, job, StepDownReason(cause)).Inc()
+		},
+		Balanced: r.balanced,
 	}
+}
+
+// balanced records a balanced runner's view of its group at a renewal.
+func (r *Runner) balanced(members int, owned, unownable []string) {
+	m, g := r.m, r.group
+	m.members.WithLabelValues(g).Set(float64(members))
+	m.jobsOwned.WithLabelValues(g).Set(float64(len(owned)))
+	m.unownable.WithLabelValues(g).Set(float64(len(unownable)))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := make(map[string]bool, len(unownable))
+	for _, job := range unownable {
+		now[job] = true
+		m.jobUnownable.WithLabelValues(g, job).Set(1)
+	}
+	for job := range r.unownable {
+		if !now[job] {
+			m.jobUnownable.WithLabelValues(g, job).Set(0)
+		}
+	}
+	r.unownable = now
 }
 
 // StepDownReason names why a term ended, from the cause StoppedLeading gets:

@@ -1,6 +1,6 @@
 // Package report reads the state of a Soloist database through its read-only
 // report procedures (lease_report, job_report, run_report, term_report and
-// database_time), for `soloist status`, `soloist runs` and the dashboard. A
+// database_time, member_report), for `soloist status`, `soloist runs` and the dashboard. A
 // database user needs nothing but EXECUTE on soloist.ReportProcedures.
 //
 // The types are also the JSON of `soloist status --json`, `soloist runs
@@ -12,9 +12,11 @@ package report
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/soloist-dev/soloist/internal/balance"
 	"github.com/soloist-dev/soloist/internal/store"
 	"github.com/soloist-dev/soloist/runner"
 )
@@ -26,6 +28,13 @@ const (
 	callJobReport    = "CALL job_report(?)"
 	callRunReport    = "CALL run_report(?, ?, ?, ?)"
 	callTermReport   = "CALL term_report(?, ?)"
+	callMemberReport = "CALL member_report(?)"
+)
+
+// A group's modes, the values of Group.Mode.
+const (
+	ModeLeader   = "leader"   // one runner holds the group's lease and runs every job
+	ModeBalanced = "balanced" // the jobs are spread over the group's live runners, each job under its own lease
 )
 
 // ProblemLimit is how many missed or abandoned fires a Status holds at most.
@@ -40,7 +49,8 @@ type Status struct {
 // Group is a lease and its jobs.
 type Group struct {
 	Name           string     `json:"name"`
-	Status         string     `json:"status"` // held, free or expired
+	Mode           string     `json:"mode"`   // leader or balanced
+	Status         string     `json:"status"` // held, free or expired; balanced in balanced mode
 	Holder         *string    `json:"holder"`
 	HolderIP       *string    `json:"holder_ip"`
 	Token          uint64     `json:"token"`
@@ -54,6 +64,20 @@ type Group struct {
 	AllowedHosts   []string   `json:"allowed_hosts"` // empty: everyone may lead
 	LeaderChanges  int64      `json:"terms_24h"`     // terms begun in the last 24 hours
 	Jobs           []Job      `json:"jobs"`
+	// Balanced mode: the group's runners alive in the last hour, by owner.
+	// Empty in leader mode.
+	Members []Member `json:"members"`
+}
+
+// Member is a runner of a group in balanced mode.
+type Member struct {
+	Owner       string    `json:"owner"`
+	JoinedAt    time.Time `json:"joined_at"`
+	RenewedAt   time.Time `json:"renewed_at"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	Live        bool      `json:"live"`         // its membership has not expired
+	JobsOwned   int64     `json:"jobs_owned"`   // jobs whose live lease it holds
+	WeightOwned int64     `json:"weight_owned"` // their weights' sum
 }
 
 // Job is a job of a group.
@@ -78,6 +102,9 @@ type Job struct {
 	Hosts    []string `json:"hosts"`
 	Owner    *string  `json:"owner"`
 	OwnerTok *uint64  `json:"owner_token"`
+	// Unownable: the group runs in balanced mode, the job names hosts, and
+	// no live runner of the group is one of them, so nobody runs it.
+	Unownable bool `json:"unownable"`
 }
 
 // Run is a row of the run history.
@@ -138,8 +165,14 @@ func ReadStatus(ctx context.Context, db *sql.DB, group string) (st *Status, now 
 	if err := readGroups(ctx, db, group, st, byName); err != nil {
 		return nil, time.Time{}, err
 	}
+	if err := readMembers(ctx, db, group, st, byName); err != nil {
+		return nil, time.Time{}, err
+	}
 	if err := readJobs(ctx, db, group, now, st, byName); err != nil {
 		return nil, time.Time{}, err
+	}
+	for i := range st.Groups {
+		markUnownable(&st.Groups[i])
 	}
 	problems, err := Runs(ctx, db, RunQuery{Group: group, Problems: true, Limit: ProblemLimit})
 	if err != nil {
@@ -168,7 +201,9 @@ func readGroups(ctx context.Context, db *sql.DB, group string, st *Status, byNam
 			return err
 		}
 		g.AllowedHosts = strings.Fields(allowed.String)
+		g.Mode = ModeLeader
 		g.Jobs = []Job{}
+		g.Members = []Member{}
 		byName[g.Name] = len(st.Groups)
 		st.Groups = append(st.Groups, g)
 	}
@@ -205,11 +240,67 @@ func readJobs(ctx context.Context, db *sql.DB, group string, now time.Time, st *
 		if !ok { // jobs of a group that never took a lease (paused ahead of time)
 			i = len(st.Groups)
 			byName[groupName] = i
-			st.Groups = append(st.Groups, Group{Name: groupName, Status: "free", AllowedHosts: []string{}, Jobs: []Job{}})
+			st.Groups = append(st.Groups, newGroup(groupName))
 		}
 		st.Groups[i].Jobs = append(st.Groups[i].Jobs, j)
 	}
 	return store.CloseRows(rows)
+}
+
+// newGroup is a group that has no row of its own lease: it never took one.
+func newGroup(name string) Group {
+	return Group{Name: name, Mode: ModeLeader, Status: "free", AllowedHosts: []string{}, Jobs: []Job{}, Members: []Member{}}
+}
+
+// readMembers adds the runners of the groups in balanced mode. A group runs
+// in balanced mode when it has a live member, or when it has members of the
+// last hour and nobody holds its own lease (its runners all stopped or
+// died): its own lease, free, is then not a leader's to take.
+func readMembers(ctx context.Context, db *sql.DB, group string, st *Status, byName map[string]int) error {
+	rows, err := db.QueryContext(ctx, callMemberReport, nullable(group))
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var m Member
+		var groupName string
+		if err := rows.Scan(&groupName, &m.Owner, &m.JoinedAt, &m.RenewedAt, &m.ExpiresAt, &m.Live,
+			&m.JobsOwned, &m.WeightOwned); err != nil {
+			rows.Close()
+			return err
+		}
+		i, ok := byName[groupName]
+		if !ok {
+			i = len(st.Groups)
+			byName[groupName] = i
+			st.Groups = append(st.Groups, newGroup(groupName))
+		}
+		st.Groups[i].Members = append(st.Groups[i].Members, m)
+	}
+	if err := store.CloseRows(rows); err != nil {
+		return err
+	}
+	for i := range st.Groups {
+		g := &st.Groups[i]
+		if len(g.Members) > 0 && (g.Status != "held" || slices.ContainsFunc(g.Members, func(m Member) bool { return m.Live })) {
+			g.Mode, g.Status = ModeBalanced, ModeBalanced
+		}
+	}
+	return nil
+}
+
+// markUnownable marks the jobs of a balanced group that no live member may
+// own, by the rule the runners place jobs with.
+func markUnownable(g *Group) {
+	if g.Mode != ModeBalanced {
+		return
+	}
+	for i := range g.Jobs {
+		j := &g.Jobs[i]
+		j.Unownable = len(j.Hosts) > 0 && !slices.ContainsFunc(g.Members, func(m Member) bool {
+			return m.Live && balance.Eligible(m.Owner, j.Hosts)
+		})
+	}
 }
 
 // Runs reads the run history, newest fire first.

@@ -140,3 +140,72 @@ func TestExplainSaysWhatToDo(t *testing.T) {
 		t.Fatal("Explain changed an error it has no advice for")
 	}
 }
+
+func TestReadStatusOfABalancedGroup(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewDatabase(t)
+	ctx := context.Background()
+	call(t, d.DB, "CALL try_acquire('app', '10.0.0.1/a', 60000)") // a group in leader mode beside it
+	call(t, d.DB, "CALL join_group('bal', '10.0.0.1/a', 'balanced', 60000)")
+	call(t, d.DB, "CALL join_group('bal', '10.0.0.2/b', 'balanced', 60000)")
+	call(t, d.DB, "CALL join_group('bal', '10.0.0.3/c', 'balanced', 1)") // dead at once
+	call(t, d.DB, "CALL declare_jobs('bal', '10.0.0.1/a', ?)", `[
+		{"name": "heavy", "schedule": "@every 1m", "weight": 3, "hosts": ""},
+		{"name": "on-b", "schedule": "@every 1m", "weight": 1, "hosts": "10.0.0.2"},
+		{"name": "on-c", "schedule": "@every 1m", "weight": 1, "hosts": "10.0.0.3,10.0.0.4/d"},
+		{"name": "idle", "schedule": "@every 1m", "weight": 1, "hosts": ""}]`)
+	call(t, d.DB, "CALL acquire_job('bal', '10.0.0.1/a', 'heavy', 60000)")
+	call(t, d.DB, "CALL acquire_job('bal', '10.0.0.2/b', 'on-b', 60000)")
+
+	var st *report.Status
+	dbtest.WaitFor(t, 10*time.Second, "c's membership to expire", func() bool {
+		var err error
+		if st, _, err = report.ReadStatus(ctx, d.DB, ""); err != nil {
+			t.Fatal(err)
+		}
+		return len(st.Groups) == 2 && len(st.Groups[1].Members) == 3 && !st.Groups[1].Members[2].Live
+	})
+	app, bal := st.Groups[0], st.Groups[1]
+	if app.Name != "app" || app.Mode != report.ModeLeader || app.Status != "held" || len(app.Members) != 0 {
+		t.Errorf("app: mode %q, status %q, members %+v; want a held leader lease without members", app.Mode, app.Status, app.Members)
+	}
+	if bal.Name != "bal" || bal.Mode != report.ModeBalanced || bal.Status != report.ModeBalanced {
+		t.Fatalf("bal: mode %q, status %q; want balanced", bal.Mode, bal.Status)
+	}
+	a, b := bal.Members[0], bal.Members[1]
+	if a.Owner != "10.0.0.1/a" || !a.Live || a.JobsOwned != 1 || a.WeightOwned != 3 {
+		t.Errorf("member a: %+v; want live, owning heavy (weight 3)", a)
+	}
+	if b.Owner != "10.0.0.2/b" || !b.Live || b.JobsOwned != 1 || b.WeightOwned != 1 {
+		t.Errorf("member b: %+v; want live, owning on-b", b)
+	}
+	jobs := map[string]report.Job{}
+	for _, j := range bal.Jobs {
+		jobs[j.Name] = j
+	}
+	if j := jobs["heavy"]; j.Owner == nil || *j.Owner != "10.0.0.1/a" || j.OwnerTok == nil || *j.OwnerTok != 1 || j.Weight != 3 || j.Unownable {
+		t.Errorf("heavy: %+v; want a's with token 1, weight 3", j)
+	}
+	if j := jobs["idle"]; j.Owner != nil || j.Unownable {
+		t.Errorf("idle: %+v; want free and ownable: it names no hosts", j)
+	}
+	if j := jobs["on-b"]; j.Unownable || len(j.Hosts) != 1 || j.Hosts[0] != "10.0.0.2" {
+		t.Errorf("on-b: %+v; want ownable by b", j)
+	}
+	if j := jobs["on-c"]; !j.Unownable || len(j.Hosts) != 2 {
+		t.Errorf("on-c: %+v; want unownable: its only runner c is dead", j)
+	}
+
+	// When every runner has left, the group stays balanced, with nobody to
+	// own anything: it is not a free leader lease.
+	for _, o := range []string{"10.0.0.1/a", "10.0.0.2/b"} {
+		call(t, d.DB, "CALL leave_group('bal', ?)", o)
+	}
+	left, _, err := report.ReadStatus(ctx, d.DB, "bal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := left.Groups[0]; len(left.Groups) != 1 || g.Mode != report.ModeBalanced || len(g.Members) != 1 || g.Members[0].Live {
+		t.Errorf("bal after a and b left: %+v; want balanced with only dead c", left.Groups)
+	}
+}

@@ -15,7 +15,7 @@
 // A Dashboard reads the database when a page, fragment, JSON or readiness
 // request finds its data older than half the refresh interval: one read at
 // a time, however many browsers watch, and none while nobody does. A read is
-// five report calls; its runs are the newest 1,000 of the last hour.
+// six report calls; its runs are the newest 1,000 of the last hour.
 package web
 
 import (

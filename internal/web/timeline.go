@@ -9,11 +9,12 @@ import (
 	"github.com/soloist-dev/soloist/internal/report"
 )
 
-// The timeline is an SVG drawn on the server: one lane per runner that led
-// or ran something in the window; in its upper band a bar per term in the
-// runner's colour, in its lower band a mark per run it ran. Coordinates are
-// in the SVG's own units; the browser scales the picture to the page's
-// width.
+// The timeline is an SVG drawn on the server. In leader mode it has one lane
+// per runner that led or ran something in the window; in its upper band a
+// bar per term in the runner's colour, in its lower band a mark per run it
+// ran. In balanced mode it has one lane per job (see buildJobTimeline).
+// Coordinates are in the SVG's own units; the browser scales the picture to
+// the page's width.
 const (
 	tlWidth  = 1200.0
 	tlLabelX = 8.0    // lane labels start here
@@ -38,24 +39,29 @@ var holderColours = []string{"#2563eb", "#0d9488", "#7c3aed", "#0891b2", "#4f46e
 type timeline struct {
 	Group    string
 	Window   string // "1h"
+	Balanced bool   // lanes are jobs, bars are coloured by owner, changes are moves
 	Height   float64
 	AxisY    float64
 	Lanes    []lane
 	Bars     []bar
 	Runs     []runMark
 	Changes  []float64 // x of each leader change inside the window
+	Moves    []move    // balanced mode: each job's terms begun inside the window
+	Owners   []lane    // balanced mode: the owners' colours, for the legend
 	Ticks    []axisTick
 	Summary  summary
 	NowLabel float64 // x of the "now" label
 }
 
 type lane struct {
-	Owner  string
-	Label  string
-	Y      float64 // top
-	TextY  float64
-	Colour string
-	Self   bool
+	Owner     string // the runner (leader mode, and the owners' legend)
+	Job       string // the job (balanced mode)
+	Unownable bool   // the job no live runner may own
+	Label     string
+	Y         float64 // top
+	TextY     float64
+	Colour    string
+	Self      bool
 }
 
 type bar struct {
@@ -65,6 +71,11 @@ type bar struct {
 	LabelX     float64
 	LabelY     float64
 	Title      string
+}
+
+// move marks a job's new term in its lane: the job moved to a runner.
+type move struct {
+	X, Y1, Y2 float64
 }
 
 type runMark struct {
@@ -89,17 +100,11 @@ type summary struct {
 // Terms that began before the terms read are known only through g (the
 // current one).
 func buildTimeline(g report.Group, terms []report.Term, runs []report.Run, from, now time.Time, window, self string) timeline {
-	tl := timeline{Group: g.Name, Window: window}
-	scale := (tlX1 - tlX0) / float64(now.Sub(from))
-	x := func(t time.Time) float64 {
-		switch {
-		case t.Before(from):
-			t = from
-		case t.After(now):
-			t = now
-		}
-		return tlX0 + float64(t.Sub(from))*scale
+	if g.Mode == report.ModeBalanced {
+		return buildJobTimeline(g, terms, runs, from, now, window, self)
 	}
+	tl := timeline{Group: g.Name, Window: window}
+	x := scaler(from, now)
 
 	spans := termSpans(g, terms, now)
 	owners := map[string]bool{}
@@ -108,12 +113,9 @@ func buildTimeline(g report.Group, terms []report.Term, runs []report.Run, from,
 			owners[s.Holder] = true
 		}
 	}
-	var inWindow []report.Run
-	for _, r := range runs {
-		if r.Group == g.Name && !runStart(r).Before(from) && !runStart(r).After(now) {
-			inWindow = append(inWindow, r)
-			owners[r.Owner] = true
-		}
+	inWindow := runsIn(g.Name, runs, from, now)
+	for _, r := range inWindow {
+		owners[r.Owner] = true
 	}
 	names := make([]string, 0, len(owners))
 	for o := range owners {
@@ -153,6 +155,44 @@ func buildTimeline(g report.Group, terms []report.Term, runs []report.Run, from,
 		}
 	}
 
+	laneY := make(map[string]float64, len(names))
+	for o, i := range laneOf {
+		laneY[o] = tl.Lanes[i].Y
+	}
+	drawRuns(&tl, inWindow, func(r report.Run) float64 { return laneY[r.Owner] }, now, x)
+	tl.Ticks = axisTicks(from, now, x)
+	return tl
+}
+
+// scaler maps a time to its x in the window from..now, clipped to it.
+func scaler(from, now time.Time) func(time.Time) float64 {
+	scale := (tlX1 - tlX0) / float64(now.Sub(from))
+	return func(t time.Time) float64 {
+		switch {
+		case t.Before(from):
+			t = from
+		case t.After(now):
+			t = now
+		}
+		return tlX0 + float64(t.Sub(from))*scale
+	}
+}
+
+// runsIn returns group's runs that started (or, missed, were due) in the
+// window from..now.
+func runsIn(group string, runs []report.Run, from, now time.Time) []report.Run {
+	var in []report.Run
+	for _, r := range runs {
+		if r.Group == group && !runStart(r).Before(from) && !runStart(r).After(now) {
+			in = append(in, r)
+		}
+	}
+	return in
+}
+
+// drawRuns adds a mark per run in the lower band of the lane at laneY(run),
+// and counts them in the summary.
+func drawRuns(tl *timeline, inWindow []report.Run, laneY func(report.Run) float64, now time.Time, x func(time.Time) float64) {
 	// Draw successes first, so that failures are never hidden under them.
 	sort.SliceStable(inWindow, func(a, b int) bool {
 		return outcomeRank(inWindow[a].Outcome) < outcomeRank(inWindow[b].Outcome)
@@ -166,7 +206,7 @@ func buildTimeline(g report.Group, terms []report.Term, runs []report.Run, from,
 		if r.Outcome == "missed" {
 			end = start
 		}
-		m := runMark{X: x(start), Y: tl.Lanes[laneOf[r.Owner]].Y + tlRunY, H: tlRunH, Class: outcomeClass(r.Outcome), Title: runTitle(r)}
+		m := runMark{X: x(start), Y: laneY(r) + tlRunY, H: tlRunH, Class: outcomeClass(r.Outcome), Title: runTitle(r)}
 		m.W = max(x(end)-m.X, tlMinRun)
 		tl.Runs = append(tl.Runs, m)
 		tl.Summary.Runs++
@@ -177,8 +217,6 @@ func buildTimeline(g report.Group, terms []report.Term, runs []report.Run, from,
 			tl.Summary.Missed++
 		}
 	}
-	tl.Ticks = axisTicks(from, now, x)
-	return tl
 }
 
 // span is a term with the end the timeline draws.
@@ -193,7 +231,7 @@ type span struct {
 func termSpans(g report.Group, terms []report.Term, now time.Time) []span {
 	var own []report.Term
 	for _, t := range terms {
-		if t.Group == g.Name {
+		if t.Group == g.Name && t.Job == nil { // not a job's own lease (balanced mode)
 			own = append(own, t)
 		}
 	}
@@ -203,29 +241,44 @@ func termSpans(g report.Group, terms []report.Term, now time.Time) []span {
 		own = append(own, report.Term{Group: g.Name, Token: g.Token, Holder: *g.Holder, AcquiredAt: *g.AcquiredAt})
 	}
 	spans := make([]span, 0, len(own))
-	for i, t := range own {
-		s := span{Term: t}
-		switch {
-		case t.EndedAt != nil:
-			s.end, s.endText = *t.EndedAt, clockOf(*t.EndedAt)
-			if t.EndReason != nil {
-				s.endText += " (" + *t.EndReason + ")"
+	for i := range own {
+		spans = append(spans, spanOf(own, i, now, func(t report.Term) (time.Time, string, bool) {
+			switch {
+			case t.Token == g.Token && g.Status == "expired" && g.ExpiresAt != nil:
+				return *g.ExpiresAt, clockOf(*g.ExpiresAt) + " (expired)", true
+			case t.Token == g.Token && g.Status == "free" && g.ReleasedAt != nil:
+				return *g.ReleasedAt, clockOf(*g.ReleasedAt) + " (released)", true
 			}
-		case i+1 < len(own): // not closed, yet followed: ended by the next one
-			s.end, s.endText = own[i+1].AcquiredAt, clockOf(own[i+1].AcquiredAt)
-		case t.Token == g.Token && g.Status == "expired" && g.ExpiresAt != nil:
-			s.end, s.endText = *g.ExpiresAt, clockOf(*g.ExpiresAt)+" (expired)"
-		case t.Token == g.Token && g.Status == "free" && g.ReleasedAt != nil:
-			s.end, s.endText = *g.ReleasedAt, clockOf(*g.ReleasedAt)+" (released)"
-		default:
-			s.end, s.endText = now, "now"
-		}
-		if s.end.After(now) {
-			s.end = now
-		}
-		spans = append(spans, s)
+			return time.Time{}, "", false
+		}))
 	}
 	return spans
+}
+
+// spanOf is term i of one lease's terms (by token) with its end: when it
+// ended; if it did not, when the next began; for the last, what lastEnd
+// says, or now when it says nothing (ok false): the term lasts.
+func spanOf(terms []report.Term, i int, now time.Time, lastEnd func(report.Term) (end time.Time, text string, ok bool)) span {
+	t := terms[i]
+	s := span{Term: t}
+	switch {
+	case t.EndedAt != nil:
+		s.end, s.endText = *t.EndedAt, clockOf(*t.EndedAt)
+		if t.EndReason != nil {
+			s.endText += " (" + *t.EndReason + ")"
+		}
+	case i+1 < len(terms): // not closed, yet followed: ended by the next one
+		s.end, s.endText = terms[i+1].AcquiredAt, clockOf(terms[i+1].AcquiredAt)
+	default:
+		var ok bool
+		if s.end, s.endText, ok = lastEnd(t); !ok {
+			s.end, s.endText = now, "now"
+		}
+	}
+	if s.end.After(now) {
+		s.end = now
+	}
+	return s
 }
 
 // runStart is where a run's mark begins: when it started, or for a missed

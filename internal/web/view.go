@@ -43,6 +43,7 @@ type page struct {
 	Error    string // the latest read failed: why
 	NoData   bool   // and there is nothing to show from before
 	Groups   []groupRow
+	Runners  []runnerRow // of the groups in balanced mode
 	Lines    []timeline
 	Jobs     []jobRow
 	Problems []problemRow
@@ -55,22 +56,37 @@ type windowLink struct {
 }
 
 type groupRow struct {
-	Name, Status, StatusClass string
-	Holder, HolderIP          string
-	Token                     string
-	Heartbeat, ExpiresIn      string
-	Terms24h                  int64
-	Allowed                   string
-	Jobs                      int
+	Name, Mode           string
+	Status, StatusClass  string
+	Holder, HolderIP     string
+	Token                string
+	Heartbeat, ExpiresIn string
+	Terms24h             int64
+	Allowed              string
+	Jobs                 int
+}
+
+// runnerRow is a runner of a group in balanced mode.
+type runnerRow struct {
+	Group, Owner      string
+	Live              bool
+	State             string // live, or when it expired
+	Joined, Renewed   string
+	JobsOwned, Weight int64
+	Jobs              string // the jobs it owns, by name
+	Self              bool
 }
 
 type jobRow struct {
 	Group, Name, Schedule string
 	Paused                bool
+	Owner                 string // who runs it now: the leader, or the job's owner with its token
+	Unownable             bool   // no live runner may own it
+	Hosts                 string
 	LastFire, LastAgo     string
 	Outcome, OutcomeClass string
 	Message               string
-	Owner                 string
+	RanOn                 string
 	NextFire, NextIn      string
 	Problems              int64
 }
@@ -109,9 +125,10 @@ func buildPage(s *snapshot, readErr error, window string, span time.Duration, se
 	dbNow := s.now
 	for _, g := range s.status.Groups {
 		p.Groups = append(p.Groups, groupRowOf(g))
+		p.Runners = append(p.Runners, runnerRowsOf(g, self, dbNow)...)
 		p.Lines = append(p.Lines, buildTimeline(g, s.terms, s.runs, dbNow.Add(-span), dbNow, window, self))
 		for _, j := range g.Jobs {
-			p.Jobs = append(p.Jobs, jobRowOf(g.Name, j, dbNow))
+			p.Jobs = append(p.Jobs, jobRowOf(g, j, dbNow))
 		}
 	}
 	for i := range p.Lines {
@@ -131,8 +148,11 @@ func buildPage(s *snapshot, readErr error, window string, span time.Duration, se
 }
 
 func groupRowOf(g report.Group) groupRow {
+	if g.Mode == report.ModeBalanced {
+		return balancedGroupRow(g)
+	}
 	row := groupRow{
-		Name: g.Name, Status: g.Status, Holder: deref(g.Holder), HolderIP: deref(g.HolderIP),
+		Name: g.Name, Mode: g.Mode, Status: g.Status, Holder: deref(g.Holder), HolderIP: deref(g.HolderIP),
 		Token: fmt.Sprint(g.Token), Heartbeat: "-", ExpiresIn: "-", Terms24h: g.LeaderChanges,
 		Allowed: "anyone", Jobs: len(g.Jobs),
 	}
@@ -165,11 +185,66 @@ func groupRowOf(g report.Group) groupRow {
 	return row
 }
 
-func jobRowOf(group string, j report.Job, now time.Time) jobRow {
+// balancedGroupRow is a group in balanced mode: its own lease leads
+// nothing, so the row counts its live runners instead of naming a holder.
+func balancedGroupRow(g report.Group) groupRow {
+	live := 0
+	for _, m := range g.Members {
+		if m.Live {
+			live++
+		}
+	}
+	row := groupRow{
+		Name: g.Name, Mode: g.Mode, Status: "balanced", StatusClass: "ok", HolderIP: "-", Token: "-",
+		Heartbeat: "-", ExpiresIn: "-", Terms24h: g.LeaderChanges, Allowed: "per job", Jobs: len(g.Jobs),
+	}
+	switch live {
+	case 0:
+		row.Holder, row.StatusClass = "no live runner", "bad"
+	case 1:
+		row.Holder = "1 live runner"
+	default:
+		row.Holder = fmt.Sprintf("%d live runners", live)
+	}
+	return row
+}
+
+func runnerRowsOf(g report.Group, self string, now time.Time) []runnerRow {
+	rows := make([]runnerRow, 0, len(g.Members))
+	for _, m := range g.Members {
+		var owned []string
+		for _, j := range g.Jobs {
+			if j.Owner != nil && *j.Owner == m.Owner {
+				owned = append(owned, j.Name)
+			}
+		}
+		row := runnerRow{
+			Group: g.Name, Owner: m.Owner, Live: m.Live, State: "live", Joined: dateClock(m.JoinedAt, now),
+			Renewed: durText(now.Sub(m.RenewedAt)) + " ago", JobsOwned: m.JobsOwned, Weight: m.WeightOwned,
+			Jobs: strings.Join(owned, " "), Self: self != "" && m.Owner == self,
+		}
+		if !m.Live {
+			row.State = "expired " + durText(now.Sub(m.ExpiresAt)) + " ago"
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func jobRowOf(g report.Group, j report.Job, now time.Time) jobRow {
 	row := jobRow{
-		Group: group, Name: j.Name, Schedule: deref(j.Schedule), Paused: j.Paused,
-		LastFire: "-", Outcome: "-", OutcomeClass: "none", Owner: deref(j.LastOwner),
+		Group: g.Name, Name: j.Name, Schedule: deref(j.Schedule), Paused: j.Paused,
+		LastFire: "-", Outcome: "-", OutcomeClass: "none", RanOn: deref(j.LastOwner), Owner: "-",
 		NextFire: "-", Problems: j.Problems24h, Message: cut(oneLine(deref(j.LastMessage)), 140),
+		Unownable: j.Unownable, Hosts: strings.Join(j.Hosts, ","),
+	}
+	switch {
+	case g.Mode == report.ModeBalanced && j.Owner != nil && j.OwnerTok != nil:
+		row.Owner = fmt.Sprintf("%s #%d", *j.Owner, *j.OwnerTok)
+	case g.Mode == report.ModeBalanced:
+		row.Owner = "none yet"
+	case g.Status == "held":
+		row.Owner = "the leader"
 	}
 	if j.LastFire != nil {
 		row.LastFire, row.LastAgo = dateClock(*j.LastFire, now), durText(now.Sub(*j.LastFire))+" ago"

@@ -43,6 +43,12 @@ func startRunner(t *testing.T, db *sql.DB, owner string) (r *runner.Runner, stop
 	if err != nil {
 		t.Fatal(err)
 	}
+	return r, run(t, r)
+}
+
+// run runs r until the test ends or stop.
+func run(t *testing.T, r *runner.Runner) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -53,7 +59,7 @@ func startRunner(t *testing.T, db *sql.DB, owner string) (r *runner.Runner, stop
 	}()
 	stop = func() { cancel(); <-done }
 	t.Cleanup(stop)
-	return r, stop
+	return stop
 }
 
 // serve serves the routes of `soloist dashboard` on db.
@@ -127,8 +133,18 @@ func TestDashboardShowsALiveGroup(t *testing.T) {
 	startRunner(t, d.DB, "10.0.0.2/web-2")
 	srv, _ := serve(t, d.DB)
 	dbtest.WaitFor(t, 10*time.Second, "a failed run", func() bool {
-		for _, r := range apiStatus(t, srv.URL).Runs {
-			if r.Outcome == "failed" {
+		// A read is several calls: a run that began after the read took the
+		// database's time is in its runs, but not yet in its jobs or on its
+		// timeline. Wait for a read that has the failure everywhere.
+		st := apiStatus(t, srv.URL)
+		failed := false
+		for _, g := range st.Status.Groups {
+			for _, j := range g.Jobs {
+				failed = failed || j.Name == "flaky" && j.LastOutcome != nil && *j.LastOutcome == "failed"
+			}
+		}
+		for _, r := range st.Runs {
+			if failed && r.Outcome == "failed" && r.StartedAt != nil && !r.StartedAt.After(st.DatabaseTime) {
 				return true
 			}
 		}
@@ -177,7 +193,7 @@ func TestDashboardShowsALiveGroup(t *testing.T) {
 
 	t.Run("TheFragmentIsThePagesLivePart", func(t *testing.T) {
 		r := get(t, srv.URL+"/fragment?window=15m")
-		if r.code != http.StatusOK || strings.Contains(r.body, "<html") || !strings.Contains(r.body, `<tr class="group" data-group="app">`) {
+		if r.code != http.StatusOK || strings.Contains(r.body, "<html") || !strings.Contains(r.body, `<tr class="group" data-group="app" data-mode="leader">`) {
 			t.Fatalf("GET /fragment: %d\n%s", r.code, r.body)
 		}
 		if !strings.Contains(r.body, `<a href="?window=15m" class="current"`) {
