@@ -4,7 +4,7 @@
 
 GO ?= go
 
-.PHONY: demo test deps build dist cross vet fmt check faults fuzz bench bench-quick screenshot
+.PHONY: demo test deps build dist cross vet fmt check faults fuzz bench bench-quick bench-balanced screenshot
 
 ## demo: three `soloist run` on a throwaway MariaDB; kill the leader; see the takeover
 demo:
@@ -27,13 +27,17 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDSN$$' -fuzztime $(FUZZTIME) ./internal/cli
 	$(GO) test -run '^$$' -fuzz '^FuzzSettings$$' -fuzztime $(FUZZTIME) ./runner
 
-## bench: Soloist against ShedLock, Quartz and GET_LOCK; writes docs/benchmarks.md (about 40 minutes)
+## bench: Soloist against ShedLock, Quartz and GET_LOCK, and balanced mode against Quartz's cluster and db-scheduler; writes docs/benchmarks.md (about 50 minutes)
 bench: deps build
 	$(GO) run ./cmd/soloist-bench --soloist bin/soloist
 
 ## bench-quick: the same with fewer repetitions (a few minutes)
 bench-quick: deps build
 	$(GO) run ./cmd/soloist-bench --soloist bin/soloist --quick --out ""
+
+## bench-balanced: balanced mode against Quartz's cluster and db-scheduler; rewrites only its section of docs/benchmarks.md (about 30 minutes)
+bench-balanced: deps build
+	$(GO) run ./cmd/soloist-bench --soloist bin/soloist --only balanced
 
 ## screenshot: docs/dashboard.png from the browser test
 screenshot: deps

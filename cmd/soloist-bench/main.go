@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -27,6 +28,8 @@ func main() {
 			os.Exit(ledger.Main(os.Args[2:]))
 		case "worker":
 			os.Exit(worker(os.Args[2:]))
+		case "balanced-worker":
+			os.Exit(balancedWorker(os.Args[2:]))
 		}
 	}
 	fs := pflag.NewFlagSet("soloist-bench", pflag.ExitOnError)
@@ -34,8 +37,24 @@ func main() {
 	soloistBin := fs.String("soloist", "", "the soloist binary (default: build ./cmd/soloist)")
 	out := fs.String("out", "docs", "where to write benchmarks.md and benchmarks-failover.svg (\"\" for nowhere)")
 	quick := fs.Bool("quick", false, "fewer repetitions: a few minutes instead of half an hour")
-	only := fs.String("only", "", "run one part: micro, failover, handover or scale")
+	only := fs.String("only", "", "run one part: micro, failover, handover, scale or balanced")
+	sizes := fs.StringSlice("balanced-sizes", nil, "the balanced section's sizes, as RUNNERSxJOBS (default 10x100,30x300,100x1000; 10x100 with --quick)")
+	kinds := fs.StringSlice("balanced-systems", nil, "the balanced section's systems: quartz, dbscheduler, soloist (default all)")
+	keep := fs.Bool("keep", false, "keep the working files (processes' logs, ledgers) and say where")
 	_ = fs.Parse(os.Args[1:])
+	var balancedSizes []bench.BalancedSize
+	for _, s := range *sizes {
+		var sz bench.BalancedSize
+		if _, err := fmt.Sscanf(s, "%dx%d", &sz.Runners, &sz.Jobs); err != nil || sz.Runners < 2 || sz.Jobs < sz.Runners {
+			fail(fmt.Errorf("--balanced-sizes %q: want RUNNERSxJOBS with at least 2 runners and a job per runner, as 10x100", s))
+		}
+		balancedSizes = append(balancedSizes, sz)
+	}
+	for _, k := range *kinds {
+		if !slices.Contains(bench.BalancedKinds, k) {
+			fail(fmt.Errorf("--balanced-systems %q: want one of %s", k, strings.Join(bench.BalancedKinds, ", ")))
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -59,10 +78,13 @@ func main() {
 		command = "make bench-quick"
 	case !*quick && *dsn == "" && *only == "":
 		command = "make bench"
+	case !*quick && *dsn == "" && *only == "balanced" && len(*sizes) == 0 && len(*kinds) == 0:
+		command = "make bench-balanced"
 	}
 	r, err := bench.Run(ctx, bench.Options{
 		DSN: *dsn, Programs: bench.Programs{Soloist: *soloistBin, Self: self},
 		Out: *out, Quick: *quick, Only: *only, Command: command, Log: os.Stderr,
+		BalancedSizes: balancedSizes, BalancedKinds: *kinds, Keep: *keep,
 	})
 	if err != nil {
 		fail(err)
@@ -87,6 +109,25 @@ func worker(args []string) int {
 	}
 	if err := bench.Worker(o); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
+		return 1
+	}
+	return 0
+}
+
+func balancedWorker(args []string) int {
+	fs := pflag.NewFlagSet("balanced-worker", pflag.ContinueOnError)
+	o := bench.BalancedWorkerOptions{}
+	fs.StringVar(&o.Kind, "kind", "", "soloist, quartz or dbscheduler")
+	fs.StringVar(&o.DSN, "dsn", "", "the database")
+	fs.StringVar(&o.Owner, "owner", "", "this process's identity")
+	fs.IntVar(&o.Jobs, "jobs", 0, "the number of jobs, each every second")
+	fs.DurationVar(&o.TTL, "ttl", 10*time.Second, "Soloist's TTL; the alternatives' failure detection follows it")
+	fs.StringVar(&o.Ledger, "ledger", "", "the ledger file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := bench.BalancedWorker(o); err != nil {
+		fmt.Fprintln(os.Stderr, "balanced-worker:", err)
 		return 1
 	}
 	return 0

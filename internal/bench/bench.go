@@ -7,6 +7,8 @@ package bench
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,9 +28,16 @@ type Options struct {
 	Programs Programs
 	Out      string // where docs/benchmarks.md and the plot go; "" to write nothing
 	Quick    bool   // fewer repetitions
-	Only     string // micro, failover, handover or scale; "" for all
+	Only     string // micro, failover, handover, scale or balanced; "" for all
 	Command  string // how the run was started, for the report
 	Log      io.Writer
+	Keep     bool // keep the working files (logs, ledgers) instead of removing them
+
+	// BalancedSizes and BalancedKinds narrow the balanced section (default:
+	// 10 runners with 100 jobs, 30 with 300 and 100 with 1,000, or only the
+	// first with Quick; every system).
+	BalancedSizes []BalancedSize
+	BalancedKinds []string
 }
 
 // Run runs the benchmark and writes the report.
@@ -108,7 +117,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	if o.Keep {
+		logf("working files kept in %s", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 
 	if want("micro") {
 		logf("1, 2: follower poll and renewal, %d rounds", rounds)
@@ -190,8 +203,39 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		r.Scale = append(r.Scale, s)
 	}
+	if want("balanced") {
+		sizes, kinds, bw := []BalancedSize{{10, 100}, {30, 300}, {100, 1000}}, BalancedKinds, 30*time.Second
+		if o.Quick {
+			sizes, bw = sizes[:1], 10*time.Second
+		}
+		if len(o.BalancedSizes) > 0 {
+			sizes = o.BalancedSizes
+		}
+		if len(o.BalancedKinds) > 0 {
+			kinds = o.BalancedKinds
+		}
+		t := time.Now()
+		r.Balanced, err = Balanced(ctx, o.Programs.Self, stats, database, sizes, kinds, bw, dir, logf)
+		r.BalancedTook = time.Since(t)
+		if raw, jerr := json.Marshal(r.Balanced); jerr == nil {
+			logf("balanced results: %s", raw)
+		}
+		if err != nil {
+			return r, err
+		}
+	}
 	r.Took = time.Since(r.Started)
-	if o.Out != "" {
+	if o.Out != "" && o.Only == "balanced" {
+		// Only this section is new: the rest of the file stays as it is.
+		path := filepath.Join(o.Out, "benchmarks.md")
+		old, err := os.ReadFile(path)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return r, err
+		}
+		if err := os.WriteFile(path, []byte(spliceSection(string(old), balancedHeading, r.BalancedMarkdown())), 0o644); err != nil {
+			return r, err
+		}
+	} else if o.Out != "" {
 		if err := os.MkdirAll(o.Out, 0o755); err != nil {
 			return r, err
 		}

@@ -12,16 +12,18 @@ import (
 
 // Report is everything one run of the benchmark measured.
 type Report struct {
-	Started  time.Time
-	Took     time.Duration
-	Command  string
-	Machine  string
-	Server   string   // version
-	Settings []string // the server settings that matter here
-	Micro    *MicroResult
-	Failover []Series // kill -9 of the leader, by lease and TTL
-	Handover []Series // SIGTERM of the leader, by lease
-	Scale    []*ScaleResult
+	Started      time.Time
+	Took         time.Duration
+	Command      string
+	Machine      string
+	Server       string   // version
+	Settings     []string // the server settings that matter here
+	Micro        *MicroResult
+	Failover     []Series // kill -9 of the leader, by lease and TTL
+	Handover     []Series // SIGTERM of the leader, by lease
+	Scale        []*ScaleResult
+	Balanced     []*BalancedResult
+	BalancedTook time.Duration // of the balanced section alone
 }
 
 // Series is the measurements of one lease at one TTL.
@@ -224,7 +226,10 @@ func (r *Report) Markdown() string {
 		}
 		w("\n")
 	}
-	w("## Reproduce\n\n```sh\nmake bench          # about half an hour; writes this file and benchmarks-failover.svg\nmake bench-quick    # a few minutes, fewer repetitions\n```\n")
+	if len(r.Balanced) > 0 {
+		b.WriteString(r.BalancedMarkdown())
+	}
+	w("## Reproduce\n\n```sh\nmake bench          # about half an hour; writes this file and benchmarks-failover.svg\nmake bench-quick    # a few minutes, fewer repetitions\nmake bench-balanced # section 7 alone (about 30 minutes); the rest of this file stays\n```\n")
 	return b.String()
 }
 

@@ -30,13 +30,11 @@ type WorkerOptions struct {
 // catch-up does) and then at every second, and appends each job start and a
 // "lead" event to the ledger. SIGTERM releases the lease and exits.
 func Worker(o WorkerOptions) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	db, err := sql.Open("mysql", o.DSN)
+	ctx, db, f, done, err := startWorkerProcess(o.DSN, o.Ledger)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer done()
 	l, err := newLease(o.Kind, o.Lock, o.Owner, o.TTL, db)
 	if err != nil {
 		return err
@@ -45,11 +43,6 @@ func Worker(o WorkerOptions) error {
 	if err := l.setup(ctx, db); err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}
-	f, err := os.OpenFile(o.Ledger, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
 	interval := o.TTL / 3
 	term := uint64(0)
 	job := func(ev string) {
@@ -101,6 +94,27 @@ func Worker(o WorkerOptions) error {
 		return l.release(rctx)
 	}
 	return nil
+}
+
+// startWorkerProcess is how every worker process begins: a context that
+// SIGTERM or an interrupt ends, a pool on the database, and the ledger file
+// its jobs append to. done closes them.
+func startWorkerProcess(dsn, ledgerPath string) (ctx context.Context, db *sql.DB, ledgerFile *os.File, done func(), err error) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	if db, err = sql.Open("mysql", dsn); err != nil {
+		stop()
+		return nil, nil, nil, nil, err
+	}
+	if ledgerFile, err = os.OpenFile(ledgerPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
+		db.Close()
+		stop()
+		return nil, nil, nil, nil, err
+	}
+	return ctx, db, ledgerFile, func() {
+		ledgerFile.Close()
+		db.Close()
+		stop()
+	}, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) {
