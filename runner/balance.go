@@ -33,6 +33,10 @@ import (
 // round that comes a little early looks again.
 const expirySlack = 10 * time.Millisecond
 
+// maxFallbacks bounds how many runners a round works out the assignment
+// without, for jobs those runners left free: each is a whole assignment.
+const maxFallbacks = 2
+
 // keepFor is how many TTLs a runner keeps a job it took for a runner that
 // left it free before it offers the job to that runner again.
 const keepFor = 10
@@ -74,6 +78,17 @@ type balancer struct {
 	// and until when this runner keeps them rather than hand them back.
 	kept      map[string]kept
 	declared  map[string]*job // the jobs as last declared
+	// last is the previous round's view and answer: the assignment is
+	// computed again only when the view changed.
+	last struct {
+		members []string
+		jobs    map[string]*job
+		owners  map[string]string
+		target  map[string]string
+	}
+	// without is this round's assignments without one runner, for the
+	// free-job fallback, at most maxFallbacks of them a round.
+	without map[string]map[string]string
 	stopping  bool
 	unownable []string
 }
@@ -236,7 +251,13 @@ func (b *balancer) round() (next time.Time, err error) {
 		j := jobs[name]
 		list = append(list, balance.Job{Name: name, Weight: j.Weight, Hosts: j.Hosts})
 	}
-	target := balance.Assign(members, list, owners)
+	slices.Sort(members)
+	target := b.last.target
+	if !slices.Equal(members, b.last.members) || !maps.Equal(jobs, b.last.jobs) || !maps.Equal(owners, b.last.owners) {
+		target = balance.Assign(members, list, owners)
+		b.last.members, b.last.jobs, b.last.owners, b.last.target = members, jobs, owners, target
+	}
+	b.without = map[string]map[string]string{}
 
 	// Hand over what should move (or is no longer a job here), between runs,
 	// but not back to a runner that left it free.
@@ -330,8 +351,16 @@ func (b *balancer) fallback(members []string, jobs []balance.Job, owners map[str
 	if absent == "" {
 		return false // no live runner may own it: nobody takes it
 	}
-	others := slices.DeleteFunc(slices.Clone(members), func(m string) bool { return m == absent })
-	return balance.Assign(others, jobs, owners)[job] == b.r.cfg.owner
+	target, ok := b.without[absent]
+	if !ok {
+		if len(b.without) == maxFallbacks {
+			return false // the next round looks again
+		}
+		others := slices.DeleteFunc(slices.Clone(members), func(m string) bool { return m == absent })
+		target = balance.Assign(others, jobs, owners)
+		b.without[absent] = target
+	}
+	return target[job] == b.r.cfg.owner
 }
 
 // acquire tries to take a job's lease and, if it does, starts its term and

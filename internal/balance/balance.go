@@ -96,8 +96,9 @@ func Assign(members []string, jobs []Job, owners map[string]string) map[string]s
 	}
 
 	// 3. Even out: move a job from a heavier runner to a lighter one while
-	// that lowers the imbalance.
-	for moved := true; moved; {
+	// that lowers the imbalance. No move can when the loads differ by no
+	// more than the lightest job weighs: the usual case, checked first.
+	for moved := !settled(ms, jobs, load); moved; {
 		moved = false
 		byLoad := slices.Clone(ms)
 		slices.SortStableFunc(byLoad, func(a, b string) int { return load[b] - load[a] })
@@ -126,18 +127,45 @@ func Assign(members []string, jobs []Job, owners map[string]string) map[string]s
 	return target
 }
 
+// settled reports whether no job can move: the loads of the members differ
+// by no more than the lightest job weighs, so load(to) + weight < load(from)
+// holds for no pair.
+func settled(members []string, jobs []Job, load map[string]int) bool {
+	if len(members) == 0 || len(jobs) == 0 {
+		return true
+	}
+	lo, hi := load[members[0]], load[members[0]]
+	for _, m := range members[1:] {
+		lo, hi = min(lo, load[m]), max(hi, load[m])
+	}
+	minW := weight(jobs[0])
+	for _, j := range jobs[1:] {
+		minW = min(minW, weight(j))
+	}
+	return hi-lo <= minW
+}
+
 // lightest is the least loaded member other than not that may own j; ties go
-// to the member j's hash prefers. "" when there is none.
+// to the member j's hash prefers. "" when there is none. Hashes are computed
+// only for ties.
 func lightest(members []string, j Job, load map[string]int, not string) string {
 	best := ""
 	var bestScore uint64
+	scored := false
 	for _, m := range members {
 		if m == not || !Eligible(m, j.Hosts) {
 			continue
 		}
-		s := score(j.Name, m)
-		if best == "" || load[m] < load[best] || load[m] == load[best] && s > bestScore {
-			best, bestScore = m, s
+		switch {
+		case best == "" || load[m] < load[best]:
+			best, scored = m, false
+		case load[m] == load[best]:
+			if !scored {
+				bestScore, scored = score(j.Name, best), true
+			}
+			if s := score(j.Name, m); s > bestScore {
+				best, bestScore = m, s
+			}
 		}
 	}
 	return best
