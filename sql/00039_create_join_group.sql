@@ -39,6 +39,9 @@ BEGIN
     DECLARE v_of      VARBINARY(764);
     DECLARE v_members BIGINT;
     DECLARE v_msg     VARCHAR(512) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+    DECLARE v_forgotten DATETIME(6);
+    DECLARE v_found   BOOLEAN DEFAULT TRUE;
+    DECLARE CONTINUE HANDLER FOR NOT FOUND SET v_found = FALSE;
 
     CALL check_text_arg('p_group', p_group, 191);
     CALL check_text_arg('p_owner', p_owner, 255);
@@ -52,10 +55,17 @@ BEGIN
     SET timestamp = DEFAULT;
 
     START TRANSACTION;
-    INSERT INTO leases (name) VALUES (p_group) ON DUPLICATE KEY UPDATE name = name;
-    INSERT INTO lease_fences (name) VALUES (p_group) ON DUPLICATE KEY UPDATE name = name;
-    SELECT holder, token, expires_at, group_name INTO v_holder, v_token, v_expires, v_of
+    -- Share mode only: runners joining at once do not wait for each other.
+    -- The row is created (an exclusive lock) only the first time.
+    SELECT holder, token, expires_at, group_name, forgotten_at INTO v_holder, v_token, v_expires, v_of, v_forgotten
       FROM leases WHERE name = p_group LOCK IN SHARE MODE;
+    IF NOT v_found THEN
+        INSERT INTO leases (name) VALUES (p_group) ON DUPLICATE KEY UPDATE name = name;
+        INSERT INTO lease_fences (name) VALUES (p_group) ON DUPLICATE KEY UPDATE name = name;
+        SET v_found = TRUE;
+        SELECT holder, token, expires_at, group_name, forgotten_at INTO v_holder, v_token, v_expires, v_of, v_forgotten
+          FROM leases WHERE name = p_group LOCK IN SHARE MODE;
+    END IF;
     SET v_now = UTC_TIMESTAMP(6);
     SELECT COUNT(*) INTO v_members FROM lease_members
      WHERE lease_name = p_group AND expires_at > v_now AND owner <> p_owner;
@@ -79,10 +89,17 @@ BEGIN
         VALUES (p_group, p_owner, v_now, v_now, v_now + INTERVAL p_ttl_ms * 1000 MICROSECOND)
         ON DUPLICATE KEY UPDATE renewed_at = v_now, expires_at = v_now + INTERVAL p_ttl_ms * 1000 MICROSECOND;
         SET v_members = v_members + 1;
-        UPDATE leases SET forgotten_at = NULL WHERE name = p_group AND forgotten_at IS NOT NULL; -- listed again
-        DELETE FROM lease_members WHERE lease_name = p_group AND expires_at < v_now - INTERVAL 1 DAY;
+        IF v_forgotten IS NOT NULL THEN
+            UPDATE leases SET forgotten_at = NULL WHERE name = p_group; -- listed again
+        END IF;
     END IF;
     COMMIT;
+    -- Rows of runners gone for a day, when there are any: looked for
+    -- without a lock first, so that joins do not lock each other's rows.
+    IF p_mode = 'balanced' AND EXISTS (SELECT 1 FROM lease_members
+                                        WHERE lease_name = p_group AND expires_at < v_now - INTERVAL 1 DAY) THEN
+        DELETE FROM lease_members WHERE lease_name = p_group AND expires_at < v_now - INTERVAL 1 DAY;
+    END IF;
     SELECT v_members AS members,
            TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', v_now) DIV 1000 AS now_ms;
 END;
