@@ -76,8 +76,8 @@ type balancer struct {
 	freeSince map[string]freeSince
 	// kept are jobs taken that way, with the runner that did not take them
 	// and until when this runner keeps them rather than hand them back.
-	kept      map[string]kept
-	declared  map[string]*job // the jobs as last declared
+	kept     map[string]kept
+	declared map[string]*job // the jobs as last declared
 	// last is the previous round's view and answer: the assignment is
 	// computed again only when the view changed.
 	last struct {
@@ -88,7 +88,7 @@ type balancer struct {
 	}
 	// without is this round's assignments without one runner, for the
 	// free-job fallback, at most maxFallbacks of them a round.
-	without map[string]map[string]string
+	without   map[string]map[string]string
 	stopping  bool
 	unownable []string
 }
